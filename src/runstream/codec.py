@@ -1,0 +1,350 @@
+"""The JSON wire format of events.
+
+An event travels as one flat JSON object tagged with its `type`:
+
+```json
+{"type": "tool_end", "run_id": "r1", "agent": "researcher", "parent_run_id": null,
+ "thread_id": null, "node": "search", "seq": 7, "ts": 1767225600.5,
+ "tool_call_id": "call_1", "tool_name": "search", "result": ["..."], "error": null,
+ "duration": 0.25}
+```
+
+`loads(dumps(e)) == e` for every event whose JSON fields hold JSON values
+(lists and string-keyed dicts; the runtime normalises payloads when a run emits
+them). Decoding raises only [`DecodeError`][runstream.codec.DecodeError];
+encoding a value that is not JSON raises
+[`EncodeError`][runstream.codec.EncodeError] naming the field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import math
+import typing
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import attrs
+import cattrs
+from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError
+
+from .events import EVENT_TYPES, JSON, Event, Phase
+
+__all__ = [
+    "DecodeError",
+    "EncodeError",
+    "dumps",
+    "from_dict",
+    "jsonable",
+    "loads",
+    "to_dict",
+]
+
+
+class DecodeError(ValueError):
+    """The input is not a valid encoded event; the message says what is wrong."""
+
+
+class EncodeError(ValueError):
+    """A value in an event is not JSON-compatible; the message names the field."""
+
+
+_BY_TYPE: dict[str, type[Event]] = {cls.type: cls for cls in EVENT_TYPES}
+_KNOWN = ", ".join(sorted(_BY_TYPE))
+_IDENTITY = ("run_id", "agent", "parent_run_id", "thread_id")
+_BASE_REQUIRED = ("run_id", "agent", "seq", "ts")
+
+
+# --- encoding -------------------------------------------------------------------
+
+
+class _NotJSON(Exception):
+    def __init__(self, path: list[str], problem: str) -> None:
+        self.path = path
+        self.problem = problem
+
+
+def _walk(value: object) -> JSON:
+    t = type(value)
+    if t is str or t is int or t is bool or value is None:
+        return value  # type: ignore[return-value]
+    if t is float:
+        if math.isfinite(value):  # type: ignore[arg-type]
+            return value  # type: ignore[return-value]
+        raise _NotJSON([], f"{value!r} is not a finite number")
+    if t is dict or isinstance(value, Mapping):
+        out: dict[str, JSON] = {}
+        for k, v in value.items():  # type: ignore[attr-defined]
+            if type(k) is not str:
+                raise _NotJSON([], f"dict key {k!r} is not a string")
+            try:
+                out[k] = _walk(v)
+            except _NotJSON as e:
+                e.path.append(f".{k}")
+                raise
+        return out
+    if t is list or t is tuple or isinstance(value, list | tuple):
+        items: list[JSON] = []
+        for i, v in enumerate(value):  # type: ignore[arg-type]
+            try:
+                items.append(_walk(v))
+            except _NotJSON as e:
+                e.path.append(f"[{i}]")
+                raise
+        return items
+    if isinstance(value, enum.Enum) and type(value.value) in (str, int):
+        return value.value  # type: ignore[no-any-return]
+    if isinstance(value, bool | int | str):
+        return _walk(t.__mro__[1](value) if not isinstance(value, bool) else bool(value))
+    if isinstance(value, float):
+        return _walk(float(value))
+    if attrs.has(t):
+        return _walk(_converter.unstructure(value))
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _walk(dataclasses.asdict(value))
+    raise _NotJSON([], f"{t.__name__} is not JSON-compatible")
+
+
+def jsonable(value: object, field: str = "value") -> JSON:
+    """Return `value` as plain JSON data: a fresh copy of lists, dicts and scalars.
+
+    Tuples become lists, enums their values, attrs instances and dataclasses
+    dicts of their fields.
+
+    Raises:
+        EncodeError: naming the offending path, e.g. `field 'payload.items[2]'`,
+            for anything else, a non-string dict key, or a NaN or infinite float.
+    """
+    try:
+        return _walk(value)
+    except _NotJSON as e:
+        where = field + "".join(reversed(e.path))
+        raise EncodeError(f"field '{where}': {e.problem}") from None
+    except RecursionError:
+        raise EncodeError(f"field '{field}': nested too deeply") from None
+
+
+def _json_fields(cls: type[Any]) -> tuple[str, ...]:
+    hints = attrs.resolve_types(cls)
+    return tuple(
+        a.name for a in attrs.fields(hints) if _is_json_type(a.type) or _is_json_map(a.type)
+    )
+
+
+_JSON_FIELDS: dict[type[Any], tuple[str, ...]] = {}
+
+
+def to_dict(event: Event) -> dict[str, Any]:
+    """The wire form of `event`: one flat dict with a `type` tag.
+
+    Raises:
+        EncodeError: a JSON field (payload, result, data, updates) holds a value
+            that is not JSON; the message names the field.
+    """
+    cls = type(event)
+    fn = _UNSTRUCTURE.get(cls)
+    if fn is None:
+        raise EncodeError(f"{cls.__name__} is not a runstream event")
+    return fn(event)
+
+
+def _make_unstructure(cls: type[Any]) -> Callable[[Any], dict[str, Any]]:
+    own = [a.name for a in attrs.fields(cls) if a.name != "run"]
+    json_fields = frozenset(_json_fields(cls))
+    plain = [n for n in own if n not in json_fields]
+    tag = cls.type
+    unstructure = _converter.unstructure
+
+    def fn(event: Any) -> dict[str, Any]:
+        run = event.run
+        out: dict[str, Any] = {
+            "type": tag,
+            "run_id": run.run_id,
+            "agent": run.agent,
+            "parent_run_id": run.parent_run_id,
+            "thread_id": run.thread_id,
+        }
+        for name in plain:
+            out[name] = unstructure(getattr(event, name))
+        for name in json_fields:
+            out[name] = jsonable(getattr(event, name), name)
+        return out
+
+    return fn
+
+
+def dumps(event: Event) -> bytes:
+    """Encode `event` as compact UTF-8 JSON.
+
+    Raises:
+        EncodeError: as [`to_dict`][runstream.codec.to_dict].
+    """
+    return json.dumps(
+        to_dict(event), ensure_ascii=False, separators=(",", ":"), allow_nan=False
+    ).encode()
+
+
+# --- decoding -------------------------------------------------------------------
+
+
+def _strict(expected: type[Any], name: str) -> Callable[[Any, Any], Any]:
+    def hook(value: Any, _: Any) -> Any:
+        if type(value) is expected:
+            return value
+        raise TypeError(f"expected {name}, got {_describe(value)}")
+
+    return hook
+
+
+def _number(value: Any, _: Any) -> float:
+    t = type(value)
+    if t is float or t is int:
+        f = float(value)
+        if math.isfinite(f):
+            return f
+        raise ValueError(f"expected a finite number, got {value!r}")
+    raise TypeError(f"expected number, got {_describe(value)}")
+
+
+def _integer(value: Any, _: Any) -> int:
+    if type(value) is int:
+        return value
+    raise TypeError(f"expected integer, got {_describe(value)}")
+
+
+def _describe(value: Any) -> str:
+    names = {str: "string", int: "integer", float: "number", bool: "boolean"}
+    names.update({list: "array", dict: "object", type(None): "null"})
+    name = names.get(type(value), type(value).__name__)
+    if isinstance(value, str | int | float) and not isinstance(value, bool):
+        text = repr(value)
+        return f"{name} {text[:40]}"
+    return name
+
+
+_JSON_SCALARS = frozenset(typing.get_args(JSON)) & {bool, int, float, str, type(None)}
+
+
+def _is_json_type(t: Any) -> bool:
+    # Resolved annotations hold ForwardRef('JSON') where the alias holds 'JSON',
+    # so compare by shape rather than by equality.
+    args = typing.get_args(t)
+    return len(args) == 7 and _JSON_SCALARS.issubset(args)
+
+
+def _is_json_map(t: Any) -> bool:
+    args = typing.get_args(t)
+    return typing.get_origin(t) is Mapping and len(args) == 2 and _is_json_type(args[1])
+
+
+def _enum_member(value: Any, cls: type[Phase]) -> Phase:
+    try:
+        return cls(value)
+    except ValueError:
+        values = ", ".join(repr(m.value) for m in cls)
+        raise ValueError(f"expected one of {values}, got {_describe(value)}") from None
+
+
+def _any_json(value: Any, _: Any) -> Any:
+    return value
+
+
+def _string_map(value: Any, _: Any) -> dict[str, Any]:
+    if type(value) is dict:
+        return value
+    raise TypeError(f"expected object, got {_describe(value)}")
+
+
+_converter = cattrs.Converter(detailed_validation=True, forbid_extra_keys=False)
+_converter.register_structure_hook(str, _strict(str, "string"))
+_converter.register_structure_hook(bool, _strict(bool, "boolean"))
+_converter.register_structure_hook(int, _integer)
+_converter.register_structure_hook(float, _number)
+_converter.register_structure_hook(Phase, _enum_member)
+_converter.register_structure_hook_func(_is_json_type, _any_json)
+_converter.register_structure_hook_func(_is_json_map, _string_map)
+
+_UNSTRUCTURE: dict[type[Any], Callable[[Any], dict[str, Any]]] = {
+    cls: _make_unstructure(cls) for cls in EVENT_TYPES
+}
+_REQUIRED: dict[type[Any], tuple[str, ...]] = {
+    cls: _BASE_REQUIRED
+    + tuple(
+        a.name
+        for a in attrs.fields(cls)
+        if a.default is attrs.NOTHING and a.name not in ("run", "seq")
+    )
+    for cls in EVENT_TYPES
+}
+
+
+def from_dict(obj: object) -> Event:
+    """Decode the wire form made by [`to_dict`][runstream.codec.to_dict].
+
+    Unknown keys are ignored, so newer producers can add fields.
+
+    Raises:
+        DecodeError: `obj` is not a mapping, its `type` is missing or unknown, or
+            a field is missing or has the wrong type (the message names it).
+    """
+    if not isinstance(obj, Mapping):
+        raise DecodeError(f"expected a JSON object, got {_describe(obj)}")
+    tag = obj.get("type")
+    if tag is None:
+        raise DecodeError(f"missing field 'type' (one of: {_KNOWN})")
+    cls = _BY_TYPE.get(tag) if type(tag) is str else None
+    if cls is None:
+        raise DecodeError(f"unknown event type {tag!r}; known types: {_KNOWN}")
+    missing = [name for name in _REQUIRED[cls] if name not in obj]
+    if missing:
+        names = ", ".join(f"'{m}'" for m in missing)
+        raise DecodeError(f"{tag}: missing field{'s' if len(missing) > 1 else ''} {names}")
+    data = {k: v for k, v in obj.items() if k not in _IDENTITY and k != "type"}
+    data["run"] = {k: obj.get(k) for k in _IDENTITY}
+    seq = obj["seq"]
+    if type(seq) is int and seq < 0:
+        raise DecodeError(f"{tag}: field 'seq': must be >= 0, got {seq}")
+    try:
+        return _converter.structure(data, cls)
+    except (ClassValidationError, ForbiddenExtraKeysError) as exc:
+        raise DecodeError(f"{tag}: {_explain(exc)}") from None
+    except (ValueError, TypeError, KeyError) as exc:  # pragma: no cover - defensive
+        raise DecodeError(f"{tag}: {exc}") from None
+
+
+def _explain(exc: BaseException) -> str:
+    problems = []
+    for line in cattrs.transform_error(exc, path="", format_exception=_format):
+        message, _, path = line.rpartition(" @ ")
+        path = path.lstrip("$.").removeprefix("run.")
+        problems.append(f"field '{path}': {message}" if path else message)
+    return "; ".join(problems[:5])
+
+
+def _format(exc: BaseException, type_: Any) -> str:
+    if isinstance(exc, KeyError):
+        return "required field missing"
+    return str(exc) or type(exc).__name__
+
+
+def loads(data: bytes | bytearray | memoryview | str) -> Event:
+    """Decode one event from JSON text or UTF-8 bytes.
+
+    Raises:
+        DecodeError: the input is not JSON, or not a valid event (see
+            [`from_dict`][runstream.codec.from_dict]). Nothing else is raised.
+    """
+    try:
+        if not isinstance(data, str):
+            data = bytes(data).decode()
+        obj = json.loads(data, parse_constant=_reject_constant)
+    except (ValueError, TypeError, RecursionError) as exc:
+        detail = str(exc) if not isinstance(exc, RecursionError) else "nested too deeply"
+        raise DecodeError(f"not JSON: {detail}") from None
+    return from_dict(obj)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed")
