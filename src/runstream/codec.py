@@ -79,6 +79,10 @@ def _walk(value: object) -> JSON:
         for k, v in value.items():  # type: ignore[attr-defined]
             if type(k) is not str:
                 raise _NotJSON([], f"dict key {k!r} is not a string")
+            tv = type(v)
+            if tv is str or tv is int or tv is bool or v is None:  # flat dicts: no recursion
+                out[k] = v
+                continue
             try:
                 out[k] = _walk(v)
             except _NotJSON as e:
@@ -117,6 +121,9 @@ def jsonable(value: object, field: str = "value") -> JSON:
         EncodeError: naming the offending path, e.g. `field 'payload.items[2]'`,
             for anything else, a non-string dict key, or a NaN or infinite float.
     """
+    t = type(value)
+    if t is str or t is int or t is bool or value is None:
+        return value  # type: ignore[return-value]
     try:
         return _walk(value)
     except _NotJSON as e:

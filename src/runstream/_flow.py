@@ -1,0 +1,89 @@
+"""Demand and cancellation shared between a run and whoever consumes it.
+
+A consumer (``async for``, ``attach``, ``stream``) makes a `Flow` and subscribes
+inside `subscribing(flow)`. Observables subscribe to their sources synchronously,
+so the run at the bottom of any chain of reactivex operators finds the flow in a
+context variable even though every operator wraps the observer. The run then
+waits in its emit calls while the flow is paused, and honours cancel requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
+
+__all__ = ["Flow", "current_flow", "subscribing"]
+
+
+class Flow:
+    """A demand gate plus a cancel request line, for one subscription."""
+
+    __slots__ = ("_blockers", "_on_cancel", "_waiter", "cancel_requested")
+
+    def __init__(self) -> None:
+        self._blockers: set[object] = set()
+        self._waiter: asyncio.Future[None] | None = None
+        self._on_cancel: Callable[[], None] | None = None
+        self.cancel_requested = False
+
+    @property
+    def paused(self) -> bool:
+        """True while any consumer has asked the producer to wait."""
+        return bool(self._blockers)
+
+    def pause(self, key: object) -> None:
+        """Ask the producer to wait until `resume(key)`."""
+        self._blockers.add(key)
+
+    def resume(self, key: object) -> None:
+        """Withdraw `key`'s pause; the producer goes on once no pause is left."""
+        blockers = self._blockers
+        if key in blockers:
+            blockers.discard(key)
+            waiter = self._waiter
+            if not blockers and waiter is not None:
+                self._waiter = None
+                if not waiter.done():
+                    waiter.set_result(None)
+
+    async def wait(self) -> None:
+        """Wait while paused; returns at once when not."""
+        while self._blockers:
+            waiter = self._waiter
+            if waiter is None or waiter.done():
+                waiter = self._waiter = asyncio.get_running_loop().create_future()
+            await asyncio.shield(waiter)
+
+    def request_cancel(self) -> None:
+        """Ask the run to stop; it still emits its terminal event."""
+        if self.cancel_requested:
+            return
+        self.cancel_requested = True
+        if self._on_cancel is not None:
+            self._on_cancel()
+
+    def on_cancel(self, callback: Callable[[], None]) -> None:
+        """Called by the run: `callback` runs when cancellation is requested."""
+        self._on_cancel = callback
+        if self.cancel_requested:
+            callback()
+
+
+_CURRENT: ContextVar[Flow | None] = ContextVar("runstream_flow", default=None)
+
+
+def current_flow() -> Flow | None:
+    """The flow of the subscription being made right now, if any."""
+    return _CURRENT.get()
+
+
+@contextlib.contextmanager
+def subscribing(flow: Flow | None) -> Iterator[None]:
+    """Make `flow` visible to runs subscribed to inside the block."""
+    token = _CURRENT.set(flow)
+    try:
+        yield
+    finally:
+        _CURRENT.reset(token)

@@ -1,0 +1,35 @@
+"""Graphs and runs: build a `StateGraph`, compile it, run it as a cold stream.
+
+Example:
+    ```python
+    g = rs.StateGraph(State, name="researcher")
+    g.add_node("search", search)
+    g.add_edge(rs.START, "search")
+    app = g.compile()
+    async for event in app.run({"question": "why is the sky blue?"}):
+        ...
+    ```
+"""
+
+from ._builder import END, START, Command, StateGraph
+from ._compiled import CompiledGraph
+from ._context import RunContext, TextStream, ToolCallHandle
+from ._errors import GraphError, RoutingError, RunCanceled, RunFailed, StepLimitError
+from ._stream import RunStream
+
+__all__ = [
+    "END",
+    "START",
+    "Command",
+    "CompiledGraph",
+    "GraphError",
+    "RoutingError",
+    "RunCanceled",
+    "RunContext",
+    "RunFailed",
+    "RunStream",
+    "StateGraph",
+    "StepLimitError",
+    "TextStream",
+    "ToolCallHandle",
+]

@@ -1,0 +1,341 @@
+"""`RunContext`: what a node uses to emit events and call tools and agents."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from ..codec import EncodeError, jsonable
+from ..events import (
+    JSON,
+    AgentRunStarted,
+    AssistantReply,
+    Custom,
+    ErrorInfo,
+    Phase,
+    PlannerThought,
+    RunInfo,
+    ToolEnd,
+    ToolStart,
+    ToolUpdate,
+    Usage,
+    Workflow,
+)
+from ._builder import NodeSpec
+from ._engine import Run, check_progress, new_id
+
+if TYPE_CHECKING:
+    from ..models import ChatModel, Message
+    from ._compiled import CompiledGraph
+
+__all__ = ["RunContext", "TextStream", "ToolCallHandle"]
+
+
+def _short_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(8)}"
+
+
+class TextStream:
+    """A streamed message: `await write(delta)` per chunk; `done=True` on exit.
+
+    Returned by [`RunContext.stream_reply`][runstream.graph.RunContext.stream_reply]
+    and `stream_thought`.
+    """
+
+    __slots__ = ("_cls", "_ctx", "message_id")
+
+    def __init__(self, ctx: RunContext, cls: type[AssistantReply] | type[PlannerThought]) -> None:
+        self._ctx = ctx
+        self._cls = cls
+        self.message_id = _short_id("msg")
+
+    async def write(self, delta: str) -> None:
+        """Emit one chunk of text (empty deltas are skipped)."""
+        if not isinstance(delta, str):
+            raise TypeError(f"write() takes str, got {type(delta).__name__}")
+        if delta:
+            ctx = self._ctx
+            run = ctx._run
+            tree = run.tree
+            if tree.emit(
+                self._cls, run.info, ctx.node, delta, self.message_id, False, ctx._internal
+            ):
+                await tree.checkpoint()
+
+    async def __aenter__(self) -> TextStream:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        ctx = self._ctx
+        ctx._run.emit_nowait(self._cls, ctx.node, "", self.message_id, True, ctx._internal)
+
+
+class ToolCallHandle:
+    """A running tool call, from `async with ctx.tool(...) as call`.
+
+    Set `call.result` to what the tool produced; `await call.update(...)` reports
+    progress. Leaving the block emits `ToolEnd`; an exception inside becomes its
+    `error` and is re-raised.
+    """
+
+    __slots__ = ("_ctx", "_started", "payload", "result", "tool_call_id", "tool_name")
+
+    def __init__(self, ctx: RunContext, name: str, payload: JSON, tool_call_id: str) -> None:
+        self._ctx = ctx
+        self.tool_name = name
+        self.payload = payload
+        self.tool_call_id = tool_call_id
+        self.result: Any = None
+        self._started = 0.0
+
+    async def update(
+        self, progress: float | None = None, message: str | None = None, data: JSON = None
+    ) -> None:
+        """Emit a `ToolUpdate`: progress from 0 to 1, a status line, or data."""
+        ctx = self._ctx
+        await ctx._run.emit(
+            ToolUpdate,
+            ctx.node,
+            self.tool_call_id,
+            self.tool_name,
+            check_progress(progress),
+            message,
+            jsonable(data, "data"),
+        )
+
+    async def __aenter__(self) -> ToolCallHandle:
+        ctx = self._ctx
+        self._started = time.perf_counter()
+        await ctx._run.emit(ToolStart, ctx.node, self.tool_call_id, self.tool_name, self.payload)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        self._ctx._end_tool(self, exc)
+        return False
+
+
+class RunContext:
+    """The `ctx` argument of a node: the run's identity and its emit calls.
+
+    Every emit call is `async`: when the consumer is full it waits (backpressure).
+    """
+
+    __slots__ = ("_internal", "_run", "node")
+
+    def __init__(self, run: Run, node: NodeSpec | None) -> None:
+        self._run = run
+        self.node: str | None = node.name if node is not None else None
+        self._internal = node.internal if node is not None else False
+
+    @property
+    def run_id(self) -> str:
+        """This run's id."""
+        return self._run.info.run_id
+
+    @property
+    def parent_run_id(self) -> str | None:
+        """The run that started this one as a child; None at the root."""
+        return self._run.info.parent_run_id
+
+    @property
+    def thread_id(self) -> str | None:
+        """The conversation this run belongs to, if given."""
+        return self._run.info.thread_id
+
+    @property
+    def agent(self) -> str:
+        """The name of the graph that runs."""
+        return self._run.info.agent
+
+    async def reply(self, text: str) -> None:
+        """Emit a whole reply as one `AssistantReply(done=True)`."""
+        await self._run.emit(
+            AssistantReply, self.node, text, _short_id("msg"), True, self._internal
+        )
+
+    def stream_reply(self) -> TextStream:
+        """Stream a reply: `async with ctx.stream_reply() as m: await m.write(delta)`."""
+        return TextStream(self, AssistantReply)
+
+    async def think(self, text: str) -> None:
+        """Emit a whole planner thought as one `PlannerThought(done=True)`."""
+        await self._run.emit(
+            PlannerThought, self.node, text, _short_id("msg"), True, self._internal
+        )
+
+    def stream_thought(self) -> TextStream:
+        """Stream a thought, like `stream_reply`."""
+        return TextStream(self, PlannerThought)
+
+    def tool(
+        self, name: str, payload: object = None, *, tool_call_id: str | None = None
+    ) -> ToolCallHandle:
+        """A tool call: `ToolStart` on entry, `ToolEnd` (with duration) on exit.
+
+        Example:
+            ```python
+            async with ctx.tool("search", {"q": q}) as call:
+                await call.update(progress=0.5)
+                call.result = await search(q)
+            ```
+
+        Raises:
+            EncodeError: `payload` is not JSON (raised here, before any event).
+            ValueError: `tool_call_id` is already used in this run tree.
+        """
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"tool name must be a non-empty string, got {name!r}")
+        payload_json = jsonable({} if payload is None else payload, "payload")
+        ids = self._run.tree.tool_ids
+        if tool_call_id is None:
+            tool_call_id = _short_id("call")
+        elif tool_call_id in ids:
+            raise ValueError(f"tool_call_id {tool_call_id!r} is already used in this run")
+        ids.add(tool_call_id)
+        return ToolCallHandle(self, name, payload_json, tool_call_id)
+
+    def _end_tool(self, call: ToolCallHandle, exc: BaseException | None) -> None:
+        error = None
+        result: JSON = None
+        if exc is not None:
+            if isinstance(exc, anyio.get_cancelled_exc_class()):
+                error = ErrorInfo("Canceled", "the run was canceled")
+            else:
+                from ._errors import RunFailed
+
+                error = exc.error if isinstance(exc, RunFailed) else ErrorInfo.from_exception(exc)
+        else:
+            try:
+                result = jsonable(call.result, "result")
+            except EncodeError as bad:
+                error = ErrorInfo.from_exception(bad)
+                self._run.emit_nowait(
+                    ToolEnd,
+                    self.node,
+                    call.tool_call_id,
+                    call.tool_name,
+                    None,
+                    error,
+                    time.perf_counter() - call._started,
+                )
+                raise
+        self._run.emit_nowait(
+            ToolEnd,
+            self.node,
+            call.tool_call_id,
+            call.tool_name,
+            result,
+            error,
+            time.perf_counter() - call._started,
+        )
+
+    async def usage(self, model: str, input_tokens: int, output_tokens: int) -> None:
+        """Emit a `Usage` event for one model call."""
+        for label, n in (("input_tokens", input_tokens), ("output_tokens", output_tokens)):
+            if type(n) is not int or n < 0:
+                raise ValueError(f"{label} must be a non-negative int, got {n!r}")
+        await self._run.emit(Usage, self.node, model, input_tokens, output_tokens)
+
+    async def custom(self, name: str, data: object = None) -> None:
+        """Emit a `Custom` event: your own name and JSON data."""
+        run = self._run
+        tree = run.tree
+        if tree.emit(Custom, run.info, self.node, name, jsonable(data, "data")):
+            await tree.checkpoint()
+
+    async def phase(self, phase: Phase | str) -> None:
+        """Emit a non-terminal `Workflow` phase (planning, executing_tools, ...).
+
+        Raises:
+            ValueError: `phase` is unknown or terminal (the runtime ends runs).
+        """
+        try:
+            value = Phase(phase)
+        except ValueError:
+            known = ", ".join(p.value for p in Phase)
+            raise ValueError(f"unknown phase {phase!r}; phases: {known}") from None
+        if value.is_terminal or value is Phase.STARTED:
+            raise ValueError(
+                f"phase {value.value!r} is emitted by the runtime, not by nodes; "
+                "end a run by returning, raising, or cancelling"
+            )
+        await self._run.emit(Workflow, self.node, value, None)
+
+    async def call_agent(
+        self,
+        app: CompiledGraph,
+        input: object,
+        *,
+        tool_name: str | None = None,
+        tool_call_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Run `app` as a child of this run, inside a tool call; return its final state.
+
+        Emits `ToolStart`, `AgentRunStarted`, the child's events live (they share
+        this run tree's `seq`), then `ToolEnd`.
+
+        Raises:
+            RunFailed: the child run failed (after its failed event and `ToolEnd`).
+        """
+        from ._compiled import CompiledGraph
+        from ._engine import Run
+
+        if not isinstance(app, CompiledGraph):
+            raise TypeError(f"call_agent needs a CompiledGraph, got {type(app).__name__}")
+        parent = self._run
+        state = app._initial_state(input)
+        info = RunInfo(
+            run_id=new_id(),
+            agent=app.name,
+            parent_run_id=parent.info.run_id,
+            thread_id=parent.info.thread_id,
+        )
+        child = Run(app, state, parent.tree, info, max_steps=app.max_steps)
+        payload = input if isinstance(input, str) else _loose_result(input)
+        async with self.tool(tool_name or app.name, payload, tool_call_id=tool_call_id) as call:
+            await parent.emit(
+                AgentRunStarted, self.node, call.tool_call_id, call.tool_name, info.run_id, app.name
+            )
+            await child.execute()
+            call.result = _loose_result(child.state)
+        return child.state
+
+    async def generate(
+        self,
+        model: ChatModel,
+        messages: Sequence[Message],
+        tools: Sequence[Any] = (),
+    ) -> Message:
+        """Stream one model turn as reply/thought chunks and `Usage`; return the message.
+
+        See [`runstream.models.generate`][runstream.models.generate].
+        """
+        from ..models import generate
+
+        return await generate(self, model, messages, tools)
+
+
+def _loose_result(value: object) -> JSON:
+    from ._engine import _loose_json
+
+    if isinstance(value, Mapping):
+        return _loose_json(value)
+    try:
+        return jsonable(value, "input")
+    except EncodeError:
+        return repr(value)

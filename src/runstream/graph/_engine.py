@@ -1,0 +1,330 @@
+"""Executing a run: bulk-synchronous steps, event emission, child runs."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from .._flow import Flow
+from ..codec import EncodeError, jsonable
+from ..events import ErrorInfo, Event, Phase, RunInfo, StateUpdate, Workflow
+from ._builder import END, Command, GraphSpec, NodeSpec, Router
+from ._errors import RoutingError, RunFailed, StepLimitError
+
+if TYPE_CHECKING:
+    from ._compiled import CompiledGraph
+
+__all__ = ["Outcome", "Run", "Tree", "first_error"]
+
+_time = time.time
+_new = object.__new__
+_YIELD_EVERY = 512  # emits between cooperative yields, so siblings stream live
+
+
+def new_id() -> str:
+    """A fresh run id: 122 random bits."""
+    return str(uuid.uuid4())
+
+
+class Tree:
+    """What a root run shares with its children: the seq counter and the consumer."""
+
+    __slots__ = ("disposed", "flow", "on_next", "seq", "tool_ids")
+
+    def __init__(self, on_next: Callable[[Event], None] | None, flow: Flow | None) -> None:
+        self.on_next = on_next
+        self.flow = flow
+        self.seq = 0
+        self.tool_ids: set[str] = set()
+        self.disposed = False
+
+    def emit(self, cls: type[Any], run: RunInfo, node: str | None, *fields: Any) -> bool:
+        """Number, build and deliver one event, synchronously.
+
+        `fields` are the event's own fields, positionally, in declaration order.
+        Returns True when the emitter should `await checkpoint()`: the consumer
+        is full, or it is time to let sibling tasks run.
+        """
+        seq = self.seq
+        self.seq = seq + 1
+        event = cls._build(run, node, seq, _time(), *fields)
+        on_next = self.on_next
+        if on_next is not None and not self.disposed:
+            on_next(event)
+        flow = self.flow
+        return (flow is not None and bool(flow._blockers)) or not seq % _YIELD_EVERY
+
+    async def checkpoint(self) -> None:
+        """Wait while the consumer is full; otherwise let other tasks run once."""
+        flow = self.flow
+        if flow is not None and flow._blockers:
+            await flow.wait()
+        else:
+            await asyncio.sleep(0)
+
+
+class Outcome:
+    """How a run ended."""
+
+    __slots__ = ("error", "phase")
+
+    def __init__(self, phase: Phase, error: ErrorInfo | None = None) -> None:
+        self.phase = phase
+        self.error = error
+
+
+def first_error(exc: BaseException) -> BaseException:
+    """The first real error inside (possibly nested) exception groups."""
+    cancelled = anyio.get_cancelled_exc_class()
+    while isinstance(exc, BaseExceptionGroup):
+        inner = [e for e in exc.exceptions if not isinstance(e, cancelled)]
+        exc = (inner or list(exc.exceptions))[0]
+    return exc
+
+
+class Run:
+    """One run of a compiled graph: a root run or a child run in a tree."""
+
+    def __init__(
+        self,
+        app: CompiledGraph,
+        state: dict[str, Any],
+        tree: Tree,
+        info: RunInfo,
+        *,
+        max_steps: int,
+        timeout: float | None = None,
+    ) -> None:
+        self.app = app
+        self.spec: GraphSpec = app._spec
+        self.state = state
+        self.tree = tree
+        self.info = info
+        self.max_steps = max_steps
+        self.timeout = timeout
+        self.cancel_scope: anyio.CancelScope | None = None
+        self.cancel_requested = False
+
+    def request_cancel(self) -> None:
+        """Stop the run gracefully: it still emits `Workflow(canceled)`."""
+        self.cancel_requested = True
+        if self.cancel_scope is not None:
+            self.cancel_scope.cancel()
+
+    def emit_nowait(self, cls: type[Any], node: str | None, *fields: Any) -> None:
+        """Emit without waiting for demand: for terminal events and unwinding."""
+        self.tree.emit(cls, self.info, node, *fields)
+
+    async def emit(self, cls: type[Any], node: str | None, *fields: Any) -> None:
+        """Emit, then wait while the consumer is full (backpressure)."""
+        tree = self.tree
+        if tree.emit(cls, self.info, node, *fields):
+            await tree.checkpoint()
+
+    async def execute(self) -> Outcome:
+        """Run to the end. Emits the first and the terminal `Workflow` event.
+
+        Returns the outcome for completed and canceled runs; raises `RunFailed`
+        (cause kept) after the failed event; re-raises cancellation that came
+        from outside the run after emitting `Workflow(canceled)`.
+        """
+        self.emit_nowait(Workflow, None, Phase.STARTED, None)
+        timed_out = False
+        try:
+            with anyio.CancelScope() as scope:
+                self.cancel_scope = scope
+                if self.cancel_requested:
+                    scope.cancel()
+                if self.timeout is None:
+                    await self._steps()
+                else:
+                    with anyio.move_on_after(self.timeout) as deadline:
+                        await self._steps()
+                    timed_out = deadline.cancelled_caught
+        except BaseException as raw:
+            if isinstance(raw, anyio.get_cancelled_exc_class()):
+                self.emit_nowait(Workflow, None, Phase.CANCELED, None)
+                raise
+            exc = first_error(raw)
+            if isinstance(exc, anyio.get_cancelled_exc_class()):
+                self.emit_nowait(Workflow, None, Phase.CANCELED, None)
+                raise exc from None
+            error = exc.error if isinstance(exc, RunFailed) else ErrorInfo.from_exception(exc)
+            self.emit_nowait(Workflow, None, Phase.FAILED, error)
+            raise RunFailed(self.info.run_id, self.info.agent, error) from exc
+        if timed_out:
+            outcome = Outcome(
+                Phase.CANCELED,
+                ErrorInfo("TimeoutError", f"run timed out after {self.timeout:g}s"),
+            )
+        elif scope.cancelled_caught:
+            outcome = Outcome(Phase.CANCELED)
+        else:
+            outcome = Outcome(Phase.COMPLETED)
+        self.emit_nowait(Workflow, None, outcome.phase, outcome.error)
+        return outcome
+
+    # --- steps --------------------------------------------------------------------
+
+    async def _steps(self) -> None:
+        spec = self.spec
+        triggered = set(spec.entry)
+        for router in spec.entry_routers:
+            triggered.update(await self._route(router))
+        joined: dict[int, set[str]] = {}
+        step = 0
+        while triggered:
+            step += 1
+            if step > self.max_steps:
+                raise StepLimitError(
+                    f"run passed max_steps={self.max_steps} without reaching END "
+                    f"(next step would run: {', '.join(sorted(triggered))}); "
+                    "raise max_steps or check the graph for a loop"
+                )
+            names = sorted(triggered)
+            results = await self._run_step(names)
+            gotos: set[str] = set()
+            for name in names:
+                update, goto = results[name]
+                if update:
+                    self._merge(name, update)
+                gotos.update(goto)
+            triggered = set()
+            for name in names:
+                triggered.update(spec.edges.get(name, ()))
+                for index, (sources, target) in enumerate(spec.joins):
+                    if name in sources:
+                        seen = joined.setdefault(index, set())
+                        seen.add(name)
+                        if seen >= sources:
+                            triggered.add(target)
+                            del joined[index]
+                for router in spec.routers.get(name, ()):
+                    triggered.update(await self._route(router))
+            for target in gotos:
+                if target != END:
+                    self._check_node(target, "a Command's goto")
+                    triggered.add(target)
+
+    async def _run_step(self, names: list[str]) -> dict[str, tuple[Mapping[str, Any], list[str]]]:
+        results: dict[str, tuple[Mapping[str, Any], list[str]]] = {}
+        if len(names) == 1:
+            results[names[0]] = await self._run_node(self.spec.nodes[names[0]])
+            return results
+
+        async def one(node: NodeSpec) -> None:
+            results[node.name] = await self._run_node(node)
+
+        async with anyio.create_task_group() as tg:
+            for name in names:
+                tg.start_soon(one, self.spec.nodes[name])
+        return results
+
+    async def _run_node(self, node: NodeSpec) -> tuple[Mapping[str, Any], list[str]]:
+        from ._context import RunContext
+
+        state = dict(self.state)
+        args: tuple[Any, ...] = (state, RunContext(self, node)) if node.takes_ctx else (state,)
+        if node.is_async:
+            result = await node.fn(*args)
+        else:
+            result = await anyio.to_thread.run_sync(lambda: node.fn(*args))
+        update, goto = self._split_result(node.name, result)
+        await self.emit(StateUpdate, node.name, _loose_json(update))
+        return update, goto
+
+    def _split_result(self, name: str, result: object) -> tuple[Mapping[str, Any], list[str]]:
+        if result is None:
+            return {}, []
+        if isinstance(result, Command):
+            update = result.update or {}
+            goto = list(result.targets())
+        elif isinstance(result, Mapping):
+            update, goto = result, []
+        else:
+            raise TypeError(
+                f"node {name!r} returned {type(result).__name__}; "
+                "expected a dict of state updates, a Command, or None"
+            )
+        if not isinstance(update, Mapping):
+            raise TypeError(f"node {name!r}: Command.update must be a dict")
+        keys = self.spec.keys
+        if keys is not None:
+            unknown = [k for k in update if k not in keys]
+            if unknown:
+                raise KeyError(
+                    f"node {name!r} updated {', '.join(map(repr, unknown))}, not in the state "
+                    f"schema (keys: {', '.join(sorted(keys))})"
+                )
+        return update, goto
+
+    def _merge(self, name: str, update: Mapping[str, Any]) -> None:
+        state = self.state
+        reducers = self.spec.reducers
+        for key, value in update.items():
+            reducer = reducers.get(key)
+            if reducer is not None and key in state:
+                try:
+                    state[key] = reducer(state[key], value)
+                except Exception as exc:
+                    raise TypeError(
+                        f"reducer of {key!r} failed on the update from node {name!r}: {exc}"
+                    ) from exc
+            else:
+                state[key] = value
+
+    async def _route(self, router: Router) -> Iterable[str]:
+        state = dict(self.state)
+        picked = await router.fn(state) if router.is_async else router.fn(state)
+        where = f"router of {router.source!r}"
+        values = list(picked) if isinstance(picked, list | tuple | set | frozenset) else [picked]
+        names: list[str] = []
+        for value in values:
+            if router.path_map is not None:
+                try:
+                    value = router.path_map[value]
+                except (KeyError, TypeError):
+                    keys = ", ".join(map(repr, router.path_map))
+                    raise RoutingError(
+                        f"{where} returned {value!r}, which is not in its path_map ({keys})"
+                    ) from None
+            if value == END:
+                continue
+            self._check_node(value, where)
+            names.append(value)
+        return names
+
+    def _check_node(self, name: object, where: str) -> None:
+        if not isinstance(name, str) or name not in self.spec.nodes:
+            known = ", ".join(sorted(self.spec.nodes))
+            raise RoutingError(f"{where} returned {name!r}, which is not a node ({known}, END)")
+
+
+def _loose_json(update: Mapping[str, Any]) -> dict[str, Any]:
+    """The state delta as JSON; values that are not JSON become their repr."""
+    out: dict[str, Any] = {}
+    for key, value in update.items():
+        try:
+            out[str(key)] = jsonable(value, key)
+        except EncodeError:
+            out[str(key)] = repr(value)
+    return out
+
+
+def check_progress(progress: float | None) -> float | None:
+    """Validate a tool's progress fraction."""
+    if progress is None:
+        return None
+    if (
+        not isinstance(progress, int | float)
+        or not (0.0 <= progress <= 1.0)
+        or math.isnan(progress)
+    ):
+        raise ValueError(f"progress must be a number from 0 to 1, got {progress!r}")
+    return float(progress)

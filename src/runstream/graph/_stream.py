@@ -1,0 +1,252 @@
+"""`RunStream`: a run as a cold `reactivex.Observable` of events."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from reactivex import Observable, abc
+from reactivex.disposable import Disposable
+
+from .._flow import Flow, current_flow
+from ..events import Event, RunInfo
+from ._engine import Run, Tree, new_id
+
+if TYPE_CHECKING:
+    from ._compiled import CompiledGraph
+
+__all__ = ["RunStream"]
+
+_NO_LOOP = (
+    "subscribing to a run needs a running asyncio event loop: iterate it with "
+    "`async for` (or `await app.invoke(...)`) inside `asyncio.run(...)`, "
+    "or use `app.stream(...)` from synchronous code"
+)
+
+# Runs in flight. asyncio keeps only weak references to tasks; the subscription
+# owns its run task and this set keeps it alive until it ends.
+_LIVE: set[asyncio.Task[None]] = set()
+
+
+class RunStream(Observable[Event]):
+    """A run that has not started: each subscription starts a new one.
+
+    Subscribe with reactivex (`.pipe(...)`, `.subscribe(...)`), iterate it with
+    `async for` (bounded buffer; breaking out cancels the run), or hand it to a
+    sink. Disposing a subscription cancels its run's tasks.
+    """
+
+    def __init__(
+        self,
+        app: CompiledGraph,
+        state: dict[str, Any],
+        *,
+        thread_id: str | None,
+        run_id: str | None,
+        max_steps: int,
+        timeout: float | None,
+        buffer: int = 1024,
+    ) -> None:
+        super().__init__()
+        self._app = app
+        self._state = state
+        self._thread_id = thread_id
+        self._run_id = run_id
+        self._max_steps = max_steps
+        self._timeout = timeout
+        self._buffer = buffer
+
+    def subscribe(
+        self,
+        on_next: abc.ObserverBase[Event] | Callable[[Event], None] | None = None,
+        on_error: Callable[[Exception], None] | None = None,
+        on_completed: Callable[[], None] | None = None,
+        *,
+        scheduler: abc.SchedulerBase | None = None,
+    ) -> abc.DisposableBase:
+        """Start a run delivering to the observer (or callbacks).
+
+        Raises:
+            RuntimeError: no asyncio event loop is running in this thread.
+        """
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            raise RuntimeError(_NO_LOOP) from None
+        return super().subscribe(on_next, on_error, on_completed, scheduler=scheduler)
+
+    def _new_run(self, on_next: Callable[[Event], None] | None, flow: Flow | None) -> Run:
+        info = RunInfo(
+            run_id=self._run_id or new_id(),
+            agent=self._app.name,
+            thread_id=self._thread_id,
+        )
+        tree = Tree(on_next, flow)
+        run = Run(
+            self._app,
+            dict(self._state),
+            tree,
+            info,
+            max_steps=self._max_steps,
+            timeout=self._timeout,
+        )
+        if flow is not None:
+            flow.on_cancel(run.request_cancel)
+        return run
+
+    def _subscribe_core(
+        self, observer: abc.ObserverBase[Event], scheduler: abc.SchedulerBase | None = None
+    ) -> abc.DisposableBase:
+        return self._start(
+            observer.on_next, observer.on_error, observer.on_completed, current_flow()
+        )
+
+    def _start(
+        self,
+        on_next: Callable[[Event], None],
+        on_error: Callable[[Exception], None],
+        on_completed: Callable[[], None],
+        flow: Flow | None,
+    ) -> abc.DisposableBase:
+        """Start one run delivering to the callbacks; dispose to cancel it at once."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            raise RuntimeError(_NO_LOOP) from None
+        run = self._new_run(on_next, flow)
+        # The run's own task must not see this subscriber's flow: a node that
+        # subscribes to another run would otherwise pick it up.
+        context = contextvars.copy_context()
+        context.run(_clear_flow)
+        task = loop.create_task(_drive(run, on_error, on_completed), context=context)
+        _LIVE.add(task)
+        task.add_done_callback(_LIVE.discard)
+
+        def dispose() -> None:
+            run.tree.disposed = True
+            task.cancel()
+
+        return Disposable(dispose)
+
+    async def __aiter__(self) -> AsyncIterator[Event]:
+        buffer = _Buffer(self._buffer)
+        subscription = buffer.subscribe(self)
+        try:
+            while True:
+                chunk = await buffer.take()
+                if chunk is None:
+                    return
+                for event in chunk:
+                    yield event
+        finally:
+            subscription.dispose()
+
+    def _iterate_sync(self) -> Iterator[Event]:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+        else:
+            raise RuntimeError(
+                "stream() is for synchronous code; inside a running event loop use "
+                "`async for event in app.run(...)`"
+            )
+        loop = asyncio.new_event_loop()
+        buffer = _Buffer(self._buffer)
+
+        async def start() -> abc.DisposableBase:
+            return buffer.subscribe(self)
+
+        subscription = loop.run_until_complete(start())
+        try:
+            while True:
+                chunk = loop.run_until_complete(buffer.take())
+                if chunk is None:
+                    return
+                yield from chunk
+        finally:
+            subscription.dispose()
+            pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+            if pending:
+                loop.run_until_complete(asyncio.wait(pending))
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.run_until_complete(loop.shutdown_default_executor())
+            loop.close()
+
+
+def _clear_flow() -> None:
+    from .._flow import _CURRENT
+
+    _CURRENT.set(None)
+
+
+async def _drive(
+    run: Run, on_error: Callable[[Exception], None], on_completed: Callable[[], None]
+) -> None:
+    try:
+        await run.execute()
+    except Exception as exc:  # RunFailed, or an observer that raised: never lose it
+        if not run.tree.disposed:
+            on_error(exc)
+        return
+    if not run.tree.disposed:
+        on_completed()
+
+
+class _Buffer:
+    """The bounded buffer behind `async for` and `stream()`."""
+
+    __slots__ = ("_flow", "_items", "_limit", "_waiter", "done", "error")
+
+    def __init__(self, limit: int) -> None:
+        if limit < 1:
+            raise ValueError(f"buffer must be at least 1, got {limit}")
+        self._limit = limit
+        self._items: list[Event] = []
+        self._waiter: asyncio.Future[None] | None = None
+        self._flow = Flow()
+        self.done = False
+        self.error: Exception | None = None
+
+    def subscribe(self, source: RunStream) -> abc.DisposableBase:
+        return source._start(self._on_next, self._on_error, self._on_completed, self._flow)
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def _on_next(self, event: Event) -> None:
+        items = self._items
+        items.append(event)
+        if len(items) >= self._limit:
+            self._flow.pause(self)
+        if self._waiter is not None:
+            self._wake()
+
+    def _on_error(self, error: Exception) -> None:
+        self.error = error
+        self.done = True
+        self._wake()
+
+    def _on_completed(self) -> None:
+        self.done = True
+        self._wake()
+
+    async def take(self) -> list[Event] | None:
+        """Everything buffered, waiting for something; None at the end."""
+        while not self._items:
+            if self.done:
+                if self.error is not None:
+                    raise self.error
+                return None
+            self._waiter = asyncio.get_running_loop().create_future()
+            await self._waiter
+        chunk = self._items
+        self._items = []
+        self._flow.resume(self)
+        return chunk
