@@ -118,7 +118,7 @@ async def main() -> None:
         print("langgraph not installed: pip install -e '.[bench]'", file=sys.stderr)
 
     rates: dict[str, list[float]] = {name: [] for name in contenders}
-    for name, fn in contenders.items():  # warm-up
+    for fn in contenders.values():  # warm-up
         await timed(fn, n)
     for r in range(args.rounds):
         order = list(contenders)

@@ -11,6 +11,7 @@ Example:
     ```
 """
 
+from .agents import MaxTurnsExceeded, Tool, UnknownToolError, agent_tool, create_agent, tool
 from .codec import DecodeError, EncodeError
 from .events import (
     EVENT_TYPES,
@@ -49,6 +50,15 @@ from .graph import (
     TextStream,
     ToolCallHandle,
 )
+from .models import (
+    ChatModel,
+    Message,
+    ModelChunk,
+    ScriptedModel,
+    ScriptExhausted,
+    ToolSpec,
+    Turn,
+)
 
 __version__ = "0.1.0.dev0"
 
@@ -61,6 +71,7 @@ __all__ = [
     "AssistantReply",
     "AwaitClarification",
     "AwaitExternalTools",
+    "ChatModel",
     "Command",
     "CompiledGraph",
     "Custom",
@@ -69,6 +80,9 @@ __all__ = [
     "ErrorInfo",
     "Event",
     "GraphError",
+    "MaxTurnsExceeded",
+    "Message",
+    "ModelChunk",
     "Phase",
     "PlannerThought",
     "RoutingError",
@@ -77,15 +91,24 @@ __all__ = [
     "RunFailed",
     "RunInfo",
     "RunStream",
+    "ScriptExhausted",
+    "ScriptedModel",
     "StateGraph",
     "StateUpdate",
     "StepLimitError",
     "TextStream",
+    "Tool",
     "ToolCall",
     "ToolCallHandle",
     "ToolEnd",
+    "ToolSpec",
     "ToolStart",
     "ToolUpdate",
+    "Turn",
+    "UnknownToolError",
     "Usage",
     "Workflow",
+    "agent_tool",
+    "create_agent",
+    "tool",
 ]

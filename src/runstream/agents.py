@@ -1,0 +1,519 @@
+"""Tools and the tool-calling agent loop.
+
+[`tool`][runstream.agents.tool] turns a typed function into a
+[`Tool`][runstream.agents.Tool] a model can call;
+[`create_agent`][runstream.agents.create_agent] builds the usual loop (model →
+tools in parallel → model … until a turn calls no tool) as a `CompiledGraph`;
+[`agent_tool`][runstream.agents.agent_tool] makes an agent a tool of another
+agent, each call a child run whose events stream live in the parent's stream.
+
+Example:
+    ```python
+    @rs.tool
+    async def add(a: int, b: int) -> int:
+        \"\"\"Add two integers.\"\"\"
+        return a + b
+
+    model = rs.ScriptedModel([rs.Turn(tool_calls=[("add", {"a": 2, "b": 3})]), "It is 5."])
+    agent = rs.create_agent(model, tools=[add], instructions="Use the tools.")
+    state = await agent.invoke("What is 2 + 3?")
+    state["messages"][-1].content  # "It is 5."
+    ```
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+import operator
+import typing
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Annotated, Any, Literal, TypeAlias, TypedDict, overload
+
+import anyio
+
+from ._schema import ArgSpec, ArgumentError, description_of, validate_arguments
+from .codec import EncodeError, jsonable
+from .events import JSON, Phase, ToolCall
+from .graph import END, START, CompiledGraph, RunContext, StateGraph, ToolCallHandle
+from .models import ChatModel, Message, ToolSpec
+
+__all__ = [
+    "AgentState",
+    "MaxTurnsExceeded",
+    "Tool",
+    "UnknownToolError",
+    "agent_tool",
+    "create_agent",
+    "tool",
+]
+
+_Injected: TypeAlias = Literal["ctx", "call"]
+_INJECTABLE: dict[str, _Injected] = {
+    RunContext.__name__: "ctx",
+    ToolCallHandle.__name__: "call",
+}
+
+
+class MaxTurnsExceeded(RuntimeError):
+    """An agent's model still asked for tools after `max_turns` turns."""
+
+
+class UnknownToolError(LookupError):
+    """The model called a tool the agent does not have."""
+
+
+class AgentState(TypedDict, total=False):
+    """The state of a [`create_agent`][runstream.agents.create_agent] graph.
+
+    Attributes:
+        messages: the conversation; nodes append to it.
+    """
+
+    messages: Annotated[list[Message], operator.add]
+
+
+class Tool:
+    """A function a model can call, with the JSON Schema of its arguments.
+
+    Made by [`tool`][runstream.agents.tool] (from a function) or
+    [`agent_tool`][runstream.agents.agent_tool] (from an agent). Calling a `Tool`
+    directly calls the function it wraps.
+
+    Attributes:
+        name: the name the model calls it by.
+        description: what it does, for the model.
+        spec: what a model sees: name, description and parameter schema.
+        app: for an agent tool, the graph each call runs as a child run.
+    """
+
+    __slots__ = ("_args", "_fn", "_inject", "_is_async", "app", "description", "name", "spec")
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        *,
+        name: str,
+        description: str,
+        args: ArgSpec,
+        parameters: Mapping[str, JSON] | None = None,
+        inject: Mapping[str, _Injected] | None = None,
+        app: CompiledGraph | None = None,
+    ) -> None:
+        self._fn = fn
+        self._args = args
+        self._inject: dict[str, _Injected] = dict(inject or {})
+        self._is_async = _is_async(fn)
+        self.name = name
+        self.description = description
+        self.spec = ToolSpec(name, description, args.schema if parameters is None else parameters)
+        self.app = app
+
+    def __repr__(self) -> str:
+        return f"Tool({self.name!r})"
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._fn(*args, **kwargs)
+
+    def validate(self, args: object) -> dict[str, Any]:
+        """Check the JSON arguments a model sent; return the keyword arguments.
+
+        Raises:
+            ArgumentError: naming every problem, in words a model can act on.
+        """
+        return validate_arguments(self._args, args)
+
+    async def invoke(self, args: object, ctx: RunContext, call: ToolCallHandle | None) -> JSON:
+        """Validate `args`, call the tool, and return its result as JSON.
+
+        Sync functions run in a worker thread; parameters annotated with
+        `RunContext` or `ToolCallHandle` receive `ctx` and `call`. A result that
+        is not JSON is returned as its `str`.
+
+        Raises:
+            ArgumentError: `args` do not fit the tool's parameters.
+        """
+        kwargs = self.validate(args)
+        for param, kind in self._inject.items():
+            kwargs[param] = ctx if kind == "ctx" else call
+        if self.app is not None:
+            return await self._run_child(ctx, kwargs["input"], None)
+        if self._is_async:
+            result = await self._fn(**kwargs)
+        else:
+            result = await anyio.to_thread.run_sync(functools.partial(self._fn, **kwargs))
+        return _as_json(result)
+
+    async def _run_child(self, ctx: RunContext, text: str, tool_call_id: str | None) -> JSON:
+        assert self.app is not None
+        state = await ctx.call_agent(self.app, text, tool_name=self.name, tool_call_id=tool_call_id)
+        return _final_answer(state)
+
+
+def _is_async(fn: Callable[..., Any]) -> bool:
+    if inspect.iscoroutinefunction(fn):
+        return True
+    call = getattr(fn, "__call__", None)  # noqa: B004 - async callable objects
+    return call is not None and inspect.iscoroutinefunction(call)
+
+
+def _as_json(value: object) -> JSON:
+    try:
+        return jsonable(value, "result")
+    except EncodeError:
+        return str(value)
+
+
+def _injected_params(fn: Callable[..., Any]) -> dict[str, _Injected]:
+    """Parameters annotated with `RunContext` or `ToolCallHandle`: filled in, not sent."""
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return {}
+    try:
+        hints = typing.get_type_hints(fn)
+    except Exception:
+        hints = {}
+    found: dict[str, _Injected] = {}
+    for param in params.values():
+        hint = hints.get(param.name, param.annotation)
+        if isinstance(hint, str):
+            # An annotation that could not be resolved (a TYPE_CHECKING import): go by name.
+            label = hint.strip("'\" ").rsplit(".", 1)[-1]
+        elif isinstance(hint, type) and issubclass(hint, RunContext | ToolCallHandle):
+            label = RunContext.__name__ if issubclass(hint, RunContext) else "ToolCallHandle"
+        else:
+            continue
+        if label in _INJECTABLE:
+            found[param.name] = _INJECTABLE[label]
+    return found
+
+
+def _make_tool(fn: Callable[..., Any], name: str | None, description: str | None) -> Tool:
+    if isinstance(fn, Tool):
+        raise TypeError(f"{fn!r} is already a tool")
+    if not callable(fn):
+        raise TypeError(f"@tool needs a function, got {fn!r}")
+    tool_name = name if name is not None else getattr(fn, "__name__", None)
+    if not isinstance(tool_name, str) or not tool_name:
+        raise TypeError(f"cannot tell the name of {fn!r}; pass @tool(name=...)")
+    inject = _injected_params(fn)
+    args = ArgSpec.from_function(fn, skip=tuple(inject))
+    return Tool(
+        fn,
+        name=tool_name,
+        description=description if description is not None else description_of(fn),
+        args=args,
+        inject=inject,
+    )
+
+
+@overload
+def tool(fn: Callable[..., Any], /) -> Tool: ...
+
+
+@overload
+def tool(
+    *, name: str | None = None, description: str | None = None
+) -> Callable[[Callable[..., Any]], Tool]: ...
+
+
+def tool(
+    fn: Callable[..., Any] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+) -> Tool | Callable[[Callable[..., Any]], Tool]:
+    """Turn a typed function, sync or async, into a [`Tool`][runstream.agents.Tool].
+
+    The name comes from the function, the description from the first paragraph
+    of its docstring, and the parameter schema from its annotations (argument
+    descriptions from a Google-style `Args:` section). A parameter annotated
+    `RunContext` or `ToolCallHandle` is not an argument: it receives the run's
+    context or the running call (for `await call.update(progress=...)`).
+
+    Example:
+        ```python
+        @rs.tool
+        async def search(query: str, call: rs.ToolCallHandle, limit: int = 5) -> list[str]:
+            \"\"\"Search the web.\"\"\"
+            await call.update(progress=0.5)
+            return ["..."]
+
+        @rs.tool(name="calc", description="Evaluate arithmetic.")
+        def calculate(expression: str) -> float: ...
+        ```
+
+    Raises:
+        SchemaError: a parameter has no annotation, or one that JSON cannot
+            carry; the message names the parameter.
+    """
+    if fn is not None:
+        return _make_tool(fn, name, description)
+
+    def decorate(f: Callable[..., Any]) -> Tool:
+        return _make_tool(f, name, description)
+
+    return decorate
+
+
+# --- agent_tool -------------------------------------------------------------------
+
+
+def _agent_tool_args(input: str) -> None:
+    """Validation target of an agent tool's arguments."""
+
+
+_AGENT_ARGS = ArgSpec.from_function(_agent_tool_args)
+
+
+def agent_tool(app: CompiledGraph, name: str, description: str) -> Tool:
+    """Make `app` (usually a [`create_agent`][runstream.agents.create_agent]) a tool.
+
+    The model calls it with `{"input": "<message>"}`; each call runs `app` as a
+    child run with that message as the user's input. Its events stream live in
+    the parent's stream after an `AgentRunStarted` event, and the tool result
+    the model sees is the content of the child's last message.
+
+    Example:
+        ```python
+        researcher = rs.create_agent(model, tools=[search], name="researcher")
+        lead = rs.create_agent(
+            lead_model, tools=[rs.agent_tool(researcher, "research", "Research a topic.")]
+        )
+        ```
+    """
+    if not isinstance(app, CompiledGraph):
+        raise TypeError(f"agent_tool needs a CompiledGraph, got {app!r}")
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"agent_tool needs a non-empty name, got {name!r}")
+    parameters: dict[str, JSON] = {
+        "type": "object",
+        "properties": {"input": {"type": "string", "description": f"The message for {name}."}},
+        "required": ["input"],
+        "additionalProperties": False,
+    }
+
+    async def call(input: str) -> JSON:
+        # Calling the tool directly, outside a run: a root run of its own.
+        return _final_answer(await app.invoke(input))
+
+    return Tool(
+        call,
+        name=name,
+        description=description,
+        args=_AGENT_ARGS,
+        parameters=parameters,
+        app=app,
+    )
+
+
+def _final_answer(state: Mapping[str, Any]) -> JSON:
+    """What the model sees of a child run: its last message's text, else its state."""
+    messages = state.get("messages")
+    if isinstance(messages, list) and messages:
+        last = messages[-1]
+        if isinstance(last, Message):
+            return last.content
+        if isinstance(last, Mapping) and isinstance(last.get("content"), str):
+            content: str = last["content"]
+            return content
+    return _as_json(dict(state))
+
+
+# --- create_agent -----------------------------------------------------------------
+
+
+def _to_tool_call(value: object) -> ToolCall:
+    if isinstance(value, ToolCall):
+        return value
+    if isinstance(value, Mapping):
+        try:
+            return ToolCall(value["tool_call_id"], value["tool_name"], value.get("payload", {}))
+        except KeyError as exc:
+            raise ValueError(f"a tool call in the agent input lacks {exc}") from None
+    raise TypeError(f"a tool call in the agent input must be a ToolCall or a dict, not {value!r}")
+
+
+def _to_message(value: object) -> Message:
+    if isinstance(value, Message):
+        return value
+    if isinstance(value, Mapping):
+        if "role" not in value:
+            raise ValueError(f"a message in the agent input needs a 'role': {value!r}")
+        content = value.get("content")
+        if not isinstance(content, str | None):
+            raise TypeError(f"message content must be a string, not {content!r}")
+        return Message(
+            value["role"],
+            content or "",
+            tool_calls=tuple(_to_tool_call(c) for c in value.get("tool_calls") or ()),
+            tool_call_id=value.get("tool_call_id"),
+        )
+    raise TypeError(f"a message in the agent input must be a Message or a dict, not {value!r}")
+
+
+def _input_state(value: object) -> dict[str, Any]:
+    """The initial state of an agent run for `value`.
+
+    A string is the user's message; a `Message` is taken as is; a mapping with
+    `"messages"` (Message objects or dicts with `role` and `content`) is the
+    conversation so far.
+
+    Raises:
+        TypeError, ValueError: `value` is none of these.
+    """
+    if isinstance(value, str):
+        return {"messages": [Message("user", value)]}
+    if isinstance(value, Message):
+        return {"messages": [value]}
+    if isinstance(value, Mapping) and "messages" in value:
+        messages = value["messages"]
+        if isinstance(messages, str | bytes | Mapping) or not isinstance(messages, Iterable):
+            raise TypeError(f"agent input 'messages' must be a list, not {messages!r}")
+        return {**value, "messages": [_to_message(m) for m in messages]}
+    raise TypeError(
+        f"an agent's input is a string (the user's message) or {{'messages': [...]}}, not {value!r}"
+    )
+
+
+def _as_tool(value: object) -> Tool:
+    if isinstance(value, Tool):
+        return value
+    if isinstance(value, CompiledGraph):
+        raise TypeError(
+            f"{value!r} is a graph, not a tool; wrap it: agent_tool(app, name, description)"
+        )
+    if callable(value):
+        return _make_tool(value, None, None)
+    raise TypeError(f"tools must be Tool objects or functions, not {value!r}")
+
+
+def _turns_taken(messages: Sequence[Message]) -> int:
+    """Assistant messages since the last user message: the model turns of this request."""
+    turns = 0
+    for m in reversed(messages):
+        if m.role == "user":
+            break
+        turns += m.role == "assistant"
+    return turns
+
+
+def _error_text(exc: BaseException) -> str:
+    return f"Error: {type(exc).__name__}: {exc}"
+
+
+def _content(result: JSON) -> str:
+    if isinstance(result, str):
+        return result
+    return json.dumps(result, ensure_ascii=False)
+
+
+async def _run_call(ctx: RunContext, tools: Mapping[str, Tool], call: ToolCall) -> Message:
+    """Run one tool call; a failure becomes an error message the model can read."""
+    found = tools.get(call.tool_name)
+    try:
+        if found is not None and found.app is not None:
+            try:
+                text = found.validate(call.payload)["input"]
+            except ArgumentError:
+                pass  # reported below, as a tool call that ends in the error
+            else:
+                result = await found._run_child(ctx, text, call.tool_call_id)
+                return Message("tool", _content(result), tool_call_id=call.tool_call_id)
+        async with ctx.tool(call.tool_name, call.payload, tool_call_id=call.tool_call_id) as handle:
+            if found is None:
+                known = ", ".join(sorted(tools)) or "none"
+                raise UnknownToolError(f"no tool named {call.tool_name!r} (tools: {known})")
+            result = await found.invoke(call.payload, ctx, handle)
+            handle.result = result
+    except Exception as exc:
+        return Message("tool", _error_text(exc), tool_call_id=call.tool_call_id)
+    return Message("tool", _content(result), tool_call_id=call.tool_call_id)
+
+
+def create_agent(
+    model: ChatModel,
+    tools: Sequence[Tool | Callable[..., Any]] = (),
+    name: str = "assistant",
+    instructions: str | None = None,
+    max_turns: int = 10,
+) -> CompiledGraph:
+    """Build the tool-calling loop as a graph: model → tools in parallel → model …
+
+    The loop ends when a model turn calls no tool. Its input is a string (the
+    user's message) or `{"messages": [...]}`; its final state's `"messages"`
+    ends with the assistant's answer. A failing tool call (unknown tool, invalid
+    arguments, an exception) ends in a `ToolEnd` with an error, and the model
+    sees `"Error: <type>: <message>"` as the result: the run goes on.
+
+    Phases: `planning` before the first model turn, `executing_tools` before
+    each round of tool calls, `synthesizing` before each model turn that
+    follows tool results.
+
+    Args:
+        model: the chat model.
+        tools: `Tool`s (plain functions are wrapped with `tool`).
+        name: the graph's name, the `agent` of its events.
+        instructions: the system prompt, sent before the conversation.
+        max_turns: model turns allowed per user message; one more fails the
+            run with `MaxTurnsExceeded`.
+
+    Raises:
+        TypeError: `model` is not a `ChatModel`, or a tool is not a tool.
+        ValueError: two tools share a name, or `max_turns` is below 1.
+    """
+    if not isinstance(model, ChatModel):
+        raise TypeError(f"create_agent needs a ChatModel (name and stream()), got {model!r}")
+    if isinstance(max_turns, bool) or not isinstance(max_turns, int) or max_turns < 1:
+        raise ValueError(f"max_turns must be an int >= 1, got {max_turns!r}")
+    by_name: dict[str, Tool] = {}
+    for t in map(_as_tool, tools):
+        if t.name in by_name:
+            raise ValueError(f"two tools are named {t.name!r}")
+        by_name[t.name] = t
+    tool_list = tuple(by_name.values())
+    system = (Message("system", instructions),) if instructions else ()
+
+    async def call_model(state: AgentState, ctx: RunContext) -> AgentState:
+        messages = state.get("messages", [])
+        if _turns_taken(messages) >= max_turns:
+            raise MaxTurnsExceeded(
+                f"agent {name!r} reached max_turns={max_turns} and its model still "
+                "calls tools; raise max_turns or check the tools' results"
+            )
+        after_tools = bool(messages) and messages[-1].role == "tool"
+        await ctx.phase(Phase.SYNTHESIZING if after_tools else Phase.PLANNING)
+        reply = await ctx.generate(model, [*system, *messages], tool_list)
+        return {"messages": [reply]}
+
+    def route(state: AgentState) -> Literal["tools", "__end__"]:
+        messages = state.get("messages", [])
+        return "tools" if messages and messages[-1].tool_calls else END
+
+    async def run_tools(state: AgentState, ctx: RunContext) -> AgentState:
+        await ctx.phase(Phase.EXECUTING_TOOLS)
+        calls = state["messages"][-1].tool_calls
+        results: list[Message] = [Message("tool", "")] * len(calls)
+
+        async def one(i: int, call: ToolCall) -> None:
+            results[i] = await _run_call(ctx, by_name, call)
+
+        async with anyio.create_task_group() as tg:
+            for i, call in enumerate(calls):
+                tg.start_soon(one, i, call)
+        return {"messages": results}
+
+    g = StateGraph(AgentState, name=name)
+    g.add_node("model", call_model)
+    g.add_node("tools", run_tools)
+    g.add_edge(START, "model")
+    g.add_conditional_edges("model", route)
+    g.add_edge("tools", "model")
+    app = g.compile()
+    app._input_adapter = _input_state
+    # Each turn is two steps (model, tools): never let the step limit preempt max_turns.
+    app.max_steps = max(app.max_steps, 2 * max_turns + 1)
+    return app
