@@ -30,7 +30,7 @@ import attrs
 import cattrs
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError
 
-from .events import EVENT_TYPES, JSON, Event, Phase
+from .events import EVENT_TYPES, JSON, ErrorInfo, Event, Phase, ToolCall
 
 __all__ = [
     "DecodeError",
@@ -78,7 +78,9 @@ def _walk(value: object) -> JSON:
         out: dict[str, JSON] = {}
         for k, v in value.items():  # type: ignore[attr-defined]
             if type(k) is not str:
-                raise _NotJSON([], f"dict key {k!r} is not a string")
+                if not isinstance(k, str):
+                    raise _NotJSON([], f"dict key {k!r} is not a string")
+                k = str.__str__(k)
             tv = type(v)
             if tv is str or tv is int or tv is bool or v is None:  # flat dicts: no recursion
                 out[k] = v
@@ -157,12 +159,30 @@ def to_dict(event: Event) -> dict[str, Any]:
     return fn(event)
 
 
+def _plain(value: Any, name: str) -> Any:
+    t = type(value)
+    if t is float and not math.isfinite(value):
+        raise EncodeError(f"field '{name}': {value!r} is not a finite number")
+    if name == "calls" and (t is tuple or t is list):
+        return [_tool_call(call, f"calls[{i}]") for i, call in enumerate(value)]
+    return _converter.unstructure(value)
+
+
+def _tool_call(call: Any, where: str) -> dict[str, Any]:
+    if not isinstance(call, ToolCall):
+        raise EncodeError(f"field '{where}': expected a ToolCall, got {type(call).__name__}")
+    return {
+        "tool_call_id": call.tool_call_id,
+        "tool_name": call.tool_name,
+        "payload": jsonable(call.payload, f"{where}.payload"),
+    }
+
+
 def _make_unstructure(cls: type[Any]) -> Callable[[Any], dict[str, Any]]:
     own = [a.name for a in attrs.fields(cls) if a.name != "run"]
     json_fields = frozenset(_json_fields(cls))
     plain = [n for n in own if n not in json_fields]
     tag = cls.type
-    unstructure = _converter.unstructure
 
     def fn(event: Any) -> dict[str, Any]:
         run = event.run
@@ -174,7 +194,7 @@ def _make_unstructure(cls: type[Any]) -> Callable[[Any], dict[str, Any]]:
             "thread_id": run.thread_id,
         }
         for name in plain:
-            out[name] = unstructure(getattr(event, name))
+            out[name] = _plain(getattr(event, name), name)
         for name in json_fields:
             out[name] = jsonable(getattr(event, name), name)
         return out
@@ -185,12 +205,20 @@ def _make_unstructure(cls: type[Any]) -> Callable[[Any], dict[str, Any]]:
 def dumps(event: Event) -> bytes:
     """Encode `event` as compact UTF-8 JSON.
 
+    Text that UTF-8 cannot carry (a lone surrogate) is written as a JSON
+    `\\u` escape, so that it still decodes to the same string.
+
     Raises:
         EncodeError: as [`to_dict`][runstream.codec.to_dict].
     """
-    return json.dumps(
-        to_dict(event), ensure_ascii=False, separators=(",", ":"), allow_nan=False
-    ).encode()
+    obj = to_dict(event)
+    try:
+        return json.dumps(obj, ensure_ascii=False, separators=_COMPACT, allow_nan=False).encode()
+    except UnicodeEncodeError:
+        return json.dumps(obj, ensure_ascii=True, separators=_COMPACT, allow_nan=False).encode()
+
+
+_COMPACT = (",", ":")
 
 
 # --- decoding -------------------------------------------------------------------
@@ -254,6 +282,12 @@ def _enum_member(value: Any, cls: type[Phase]) -> Phase:
         raise ValueError(f"expected one of {values}, got {_describe(value)}") from None
 
 
+def _tool_calls(value: Any, _: Any) -> tuple[ToolCall, ...]:
+    if type(value) is not list:
+        raise TypeError(f"expected array, got {_describe(value)}")
+    return _default_calls(value, tuple[ToolCall, ...])  # type: ignore[no-any-return]
+
+
 def _any_json(value: Any, _: Any) -> Any:
     return value
 
@@ -273,9 +307,27 @@ _converter.register_structure_hook(Phase, _enum_member)
 _converter.register_structure_hook_func(_is_json_type, _any_json)
 _converter.register_structure_hook_func(_is_json_map, _string_map)
 
+
+def _object_of(cls: type[Any]) -> Callable[[Any, Any], Any]:
+    default = _converter.get_structure_hook(cls)
+
+    def hook(value: Any, _: Any) -> Any:
+        if type(value) is not dict:
+            raise TypeError(f"expected object, got {_describe(value)}")
+        return default(value, cls)
+
+    return hook
+
+
+_converter.register_structure_hook(ErrorInfo, _object_of(ErrorInfo))
+_converter.register_structure_hook(ToolCall, _object_of(ToolCall))
+_default_calls = _converter.get_structure_hook(tuple[ToolCall, ...])
+_converter.register_structure_hook_func(lambda t: t == tuple[ToolCall, ...], _tool_calls)
+
 _UNSTRUCTURE: dict[type[Any], Callable[[Any], dict[str, Any]]] = {
     cls: _make_unstructure(cls) for cls in EVENT_TYPES
 }
+_JSON_FIELDS_OF: dict[type[Any], tuple[str, ...]] = {cls: _json_fields(cls) for cls in EVENT_TYPES}
 _REQUIRED: dict[type[Any], tuple[str, ...]] = {
     cls: _BASE_REQUIRED
     + tuple(
@@ -294,8 +346,20 @@ def from_dict(obj: object) -> Event:
 
     Raises:
         DecodeError: `obj` is not a mapping, its `type` is missing or unknown, or
-            a field is missing or has the wrong type (the message names it).
+            a field is missing or has the wrong type (the message names it),
+            or a JSON field holds something JSON cannot carry.
     """
+    event = _decode(obj)
+    # Parsed JSON holds only JSON values; a mapping built in Python may not.
+    for name in _JSON_FIELDS_OF[type(event)]:
+        try:
+            jsonable(getattr(event, name), name)
+        except EncodeError as exc:
+            raise DecodeError(f"{event.type}: {exc}") from None
+    return event
+
+
+def _decode(obj: object) -> Event:
     if not isinstance(obj, Mapping):
         raise DecodeError(f"expected a JSON object, got {_describe(obj)}")
     tag = obj.get("type")
@@ -346,11 +410,18 @@ def loads(data: bytes | bytearray | memoryview | str) -> Event:
     try:
         if not isinstance(data, str):
             data = bytes(data).decode()
-        obj = json.loads(data, parse_constant=_reject_constant)
+        obj = json.loads(data, parse_constant=_reject_constant, parse_float=_finite_float)
     except (ValueError, TypeError, RecursionError) as exc:
         detail = str(exc) if not isinstance(exc, RecursionError) else "nested too deeply"
         raise DecodeError(f"not JSON: {detail}") from None
-    return from_dict(obj)
+    return _decode(obj)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:20]} is out of range")
+    return value
 
 
 def _reject_constant(name: str) -> Any:
