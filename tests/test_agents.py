@@ -7,6 +7,7 @@ from typing import Any
 import anyio
 import pytest
 
+from conftest import settle
 from runstream._schema import ArgumentError, SchemaError
 from runstream.agents import MaxTurnsExceeded, Tool, agent_tool, create_agent, tool
 from runstream.events import (
@@ -317,6 +318,7 @@ async def assert_tool_error_reaches_model(
     assert content.startswith(f"Error: {error_type}: ")
     assert message in content
     assert state["messages"][-1] == Message("assistant", "Sorry.")
+    await settle()
 
 
 @pytest.mark.anyio
@@ -375,6 +377,7 @@ async def test_passing_max_turns_fails_the_run_naming_the_limit() -> None:
     assert isinstance(failed.__cause__, RuntimeError)
     # Two full turns ran (their tools too) before the third was refused.
     assert len([e for e in events if isinstance(e, ToolEnd)]) == 2
+    await settle()
 
 
 @pytest.mark.anyio
@@ -391,6 +394,7 @@ async def test_a_failing_model_fails_the_run() -> None:
     events, failed = await collect_failed(app, "go")
     assert "ran out of script" in str(failed)
     assert phases(events)[-1] == "failed"
+    await settle()
 
 
 def test_create_agent_checks_its_arguments() -> None:
