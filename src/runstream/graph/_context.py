@@ -36,6 +36,11 @@ if TYPE_CHECKING:
 __all__ = ["RunContext", "TextStream", "ToolCallHandle"]
 
 
+def _unwinding(exc: BaseException | None) -> bool:
+    """True while a cancellation unwinds: nothing may be awaited then."""
+    return exc is not None and isinstance(exc, anyio.get_cancelled_exc_class())
+
+
 def _short_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(8)}"
 
@@ -62,6 +67,9 @@ class TextStream:
             ctx = self._ctx
             run = ctx._run
             tree = run.tree
+            flow = tree.flow
+            if flow is not None and flow._blockers:
+                await flow.wait()
             if tree.emit(
                 self._cls, run.info, ctx.node, delta, self.message_id, False, ctx._internal
             ):
@@ -77,7 +85,11 @@ class TextStream:
         tb: TracebackType | None,
     ) -> None:
         ctx = self._ctx
-        ctx._run.emit_nowait(self._cls, ctx.node, "", self.message_id, True, ctx._internal)
+        fields = (self._cls, ctx.node, "", self.message_id, True, ctx._internal)
+        if _unwinding(exc):
+            ctx._run.emit_nowait(*fields)
+        else:
+            await ctx._run.emit(*fields)
 
 
 class ToolCallHandle:
@@ -255,6 +267,9 @@ class RunContext:
         """Emit a `Custom` event: your own name and JSON data."""
         run = self._run
         tree = run.tree
+        flow = tree.flow
+        if flow is not None and flow._blockers:
+            await flow.wait()
         if tree.emit(Custom, run.info, self.node, name, jsonable(data, "data")):
             await tree.checkpoint()
 

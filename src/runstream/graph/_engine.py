@@ -118,12 +118,25 @@ class Run:
             self.cancel_scope.cancel()
 
     def emit_nowait(self, cls: type[Any], node: str | None, *fields: Any) -> None:
-        """Emit without waiting for demand: for terminal events and unwinding."""
+        """Emit without waiting for demand: for unwinding after cancellation."""
         self.tree.emit(cls, self.info, node, *fields)
 
+    async def ready(self) -> None:
+        """Wait while the consumer is full."""
+        flow = self.tree.flow
+        if flow is not None and flow._blockers:
+            await flow.wait()
+
     async def emit(self, cls: type[Any], node: str | None, *fields: Any) -> None:
-        """Emit, then wait while the consumer is full (backpressure)."""
+        """Emit when the consumer has room; wait before and after while it is full.
+
+        Waiting before too keeps a consumer's queue bounded even when several
+        tasks emit at once.
+        """
         tree = self.tree
+        flow = tree.flow
+        if flow is not None and flow._blockers:
+            await flow.wait()
         if tree.emit(cls, self.info, node, *fields):
             await tree.checkpoint()
 
@@ -156,7 +169,7 @@ class Run:
                 self.emit_nowait(Workflow, None, Phase.CANCELED, None)
                 raise exc from None
             error = exc.error if isinstance(exc, RunFailed) else ErrorInfo.from_exception(exc)
-            self.emit_nowait(Workflow, None, Phase.FAILED, error)
+            await self.emit(Workflow, None, Phase.FAILED, error)
             raise RunFailed(self.info.run_id, self.info.agent, error) from exc
         if timed_out:
             outcome = Outcome(
@@ -167,7 +180,10 @@ class Run:
             outcome = Outcome(Phase.CANCELED)
         else:
             outcome = Outcome(Phase.COMPLETED)
-        self.emit_nowait(Workflow, None, outcome.phase, outcome.error)
+        if outcome.phase is Phase.COMPLETED:
+            await self.emit(Workflow, None, outcome.phase, outcome.error)
+        else:
+            self.emit_nowait(Workflow, None, outcome.phase, outcome.error)
         return outcome
 
     # --- steps --------------------------------------------------------------------
