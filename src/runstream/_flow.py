@@ -20,13 +20,14 @@ __all__ = ["Flow", "current_flow", "subscribing"]
 class Flow:
     """A demand gate plus a cancel request line, for one subscription."""
 
-    __slots__ = ("_blockers", "_on_cancel", "_waiter", "cancel_requested")
+    __slots__ = ("_blockers", "_on_cancel", "_waiter", "cancel_requested", "nudged")
 
     def __init__(self) -> None:
         self._blockers: set[object] = set()
         self._waiter: asyncio.Future[None] | None = None
         self._on_cancel: Callable[[], None] | None = None
         self.cancel_requested = False
+        self.nudged = False
 
     @property
     def paused(self) -> bool:
@@ -48,6 +49,14 @@ class Flow:
                 if not waiter.done():
                     waiter.set_result(None)
 
+    def nudge(self) -> None:
+        """Ask the producer to let other tasks run once, without waiting for room.
+
+        Consumers that drop instead of blocking use it so that a fast sink gets
+        to drain its queue before it overflows.
+        """
+        self.nudged = True
+
     async def wait(self) -> None:
         """Wait while paused; returns at once when not."""
         while self._blockers:
@@ -55,6 +64,11 @@ class Flow:
             if waiter is None or waiter.done():
                 waiter = self._waiter = asyncio.get_running_loop().create_future()
             await asyncio.shield(waiter)
+
+    @property
+    def bound(self) -> bool:
+        """True once a run (or another demand-aware source) listens for cancel requests."""
+        return self._on_cancel is not None
 
     def request_cancel(self) -> None:
         """Ask the run to stop; it still emits its terminal event."""

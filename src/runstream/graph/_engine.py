@@ -58,7 +58,9 @@ class Tree:
         if on_next is not None and not self.disposed:
             on_next(event)
         flow = self.flow
-        return (flow is not None and bool(flow._blockers)) or not seq % _YIELD_EVERY
+        if flow is not None and (flow._blockers or flow.nudged):
+            return True
+        return not seq % _YIELD_EVERY
 
     async def checkpoint(self) -> None:
         """Wait while the consumer is full; otherwise let other tasks run once."""
@@ -66,6 +68,8 @@ class Tree:
         if flow is not None and flow._blockers:
             await flow.wait()
         else:
+            if flow is not None:
+                flow.nudged = False
             await asyncio.sleep(0)
 
 
