@@ -67,9 +67,11 @@ from .sinks import (
     MemorySink,
     Sink,
     SinkOverflow,
+    SinkPolicy,
     SinkStats,
     attach,
     drain,
+    with_policy,
 )
 from .sources import from_async_iterable, replay_jsonl
 
@@ -113,6 +115,7 @@ __all__ = [
     "ScriptedModel",
     "Sink",
     "SinkOverflow",
+    "SinkPolicy",
     "SinkStats",
     "StateGraph",
     "StateUpdate",
@@ -136,4 +139,5 @@ __all__ = [
     "from_async_iterable",
     "replay_jsonl",
     "tool",
+    "with_policy",
 ]

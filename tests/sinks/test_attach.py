@@ -277,3 +277,22 @@ def test_bad_arguments_are_refused_clearly() -> None:
         rs.attach(source, rs.MemorySink(), 42)
     with pytest.raises(RuntimeError, match="event loop"):
         rs.attach(source, rs.MemorySink())
+
+
+async def test_with_policy_gives_one_sink_its_own_queue_and_policy() -> None:
+    slow = RecordingSink(delay=0.0005)
+    lossless = rs.MemorySink[rs.Event]()
+    att = rs.attach(
+        emitter(300).run({}),
+        lossless,
+        rs.with_policy(slow, overflow="drop_newest", buffer=4),
+        buffer=64,
+    )
+    stats = await att.wait()
+    assert [e.seq for e in lossless.items] == list(range(303))
+    assert stats[1].dropped > 0
+    assert stats[1].max_queued <= 4
+    with pytest.raises(ValueError, match="overflow must be one of"):
+        rs.with_policy(slow, overflow="explode")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="buffer"):
+        rs.with_policy(slow, buffer=-1)

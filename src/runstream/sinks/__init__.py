@@ -7,7 +7,15 @@ Example:
     ```
 """
 
-from ._attach import Attachment, SinkOverflow, SinkStats, attach, drain
+from ._attach import (
+    Attachment,
+    SinkOverflow,
+    SinkPolicy,
+    SinkStats,
+    attach,
+    drain,
+    with_policy,
+)
 from ._builtin import CallbackSink, ConsoleSink, JsonlSink, MemorySink, Sink
 
 __all__ = [
@@ -18,7 +26,9 @@ __all__ = [
     "MemorySink",
     "Sink",
     "SinkOverflow",
+    "SinkPolicy",
     "SinkStats",
     "attach",
     "drain",
+    "with_policy",
 ]

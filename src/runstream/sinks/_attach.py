@@ -14,7 +14,15 @@ from reactivex.scheduler.eventloop import AsyncIOScheduler
 from .._flow import Flow, subscribing
 from ._builtin import describe
 
-__all__ = ["Attachment", "SinkOverflow", "SinkStats", "attach", "drain"]
+__all__ = [
+    "Attachment",
+    "SinkOverflow",
+    "SinkPolicy",
+    "SinkStats",
+    "attach",
+    "drain",
+    "with_policy",
+]
 
 T = TypeVar("T")
 Overflow = Literal["block", "drop_oldest", "drop_newest", "error"]
@@ -44,12 +52,53 @@ class SinkStats:
     error: BaseException | None
 
 
+@attrs.frozen
+class SinkPolicy:
+    """A sink with its own queue size or overflow policy; made by `with_policy`."""
+
+    sink: Any
+    buffer: int | None = None
+    overflow: Overflow | None = None
+
+
+def with_policy(
+    sink: Any, *, buffer: int | None = None, overflow: Overflow | None = None
+) -> SinkPolicy:
+    """Give one sink of an `attach` its own `buffer` or `overflow`.
+
+    Example:
+        ```python
+        att = rs.attach(
+            app.run(x),
+            rs.JsonlSink("run.jsonl"),  # blocks: the log loses nothing
+            rs.with_policy(browser, overflow="drop_oldest", buffer=256),
+        )
+        ```
+    """
+    _check(buffer, overflow)
+    return SinkPolicy(sink, buffer, overflow)
+
+
+def _check(buffer: int | None, overflow: str | None) -> None:
+    if buffer is not None and (type(buffer) is not int or buffer < 1):
+        raise ValueError(f"buffer must be a positive int, got {buffer!r}")
+    if overflow is not None and overflow not in _OVERFLOW:
+        raise ValueError(f"overflow must be one of {', '.join(_OVERFLOW)}; got {overflow!r}")
+
+
 class _Pump(Generic[T]):
     """One sink's queue and the task that feeds it."""
 
     def __init__(self, att: Attachment[T], sink: Any, index: int) -> None:
         self.att = att
-        self.sink = sink
+        policy = sink if isinstance(sink, SinkPolicy) else SinkPolicy(sink)
+        self.sink = policy.sink
+        self.buffer = policy.buffer or att.buffer
+        self.overflow: Overflow = policy.overflow or att.overflow
+        # Pause a little before the queue is full: one emit may become several
+        # items after operators (a flushed text chunk plus the event behind it).
+        self.high_water = max(1, self.buffer - self.buffer // 16)
+        self.low_water = self.buffer // 2
         self.index = index
         self.queue: deque[T] = deque()
         self.batched = callable(getattr(sink, "send_batch", None))
@@ -65,8 +114,8 @@ class _Pump(Generic[T]):
     def offer(self, item: T) -> None:
         queue = self.queue
         att = self.att
-        if len(queue) >= att.buffer:
-            policy = att.overflow
+        if len(queue) >= self.buffer:
+            policy = self.overflow
             if policy == "drop_oldest":
                 queue.popleft()
                 self.dropped += 1
@@ -84,8 +133,8 @@ class _Pump(Generic[T]):
         n = len(queue)
         if n > self.max_queued:
             self.max_queued = n
-        if n >= att.high_water:
-            if att.overflow == "block":
+        if n >= self.high_water:
+            if self.overflow == "block":
                 att.flow.pause(self)
             else:  # let this sink drain before it overflows, if it can keep up
                 att.flow.nudge()
@@ -136,7 +185,7 @@ class _Pump(Generic[T]):
                     self.delivered += len(items)
                 else:
                     item = queue.popleft()
-                    if len(queue) <= att.low_water:
+                    if len(queue) <= self.low_water:
                         att.flow.resume(self)
                     await sink.send(item)
                     self.delivered += 1
@@ -181,10 +230,6 @@ class Attachment(Generic[T]):
         self.buffer = buffer
         self.overflow = overflow
         self.on_sink_error = on_sink_error
-        # Pause a little before the queue is full: one emit may become several
-        # items after operators (a flushed text chunk plus the event behind it).
-        self.high_water = max(1, buffer - buffer // 16)
-        self.low_water = buffer // 2
         self.flow = Flow()
         self.errors: list[BaseException] = []
         self._pumps = [_Pump(self, sink, i) for i, sink in enumerate(sinks)]
@@ -283,7 +328,8 @@ def attach(
     Args:
         source: a run (`app.run(x)`), possibly piped through operators, or any
             observable.
-        sinks: objects with `async send(item)` and `async close()`.
+        sinks: objects with `async send(item)` and `async close()`; wrap one in
+            `with_policy(sink, buffer=..., overflow=...)` to give it its own.
         buffer: the most items one sink's queue holds.
         overflow: what a full queue does. `"block"`: nothing is lost and the run
             waits in its emit calls (a source that cannot wait, such as a plain
@@ -302,15 +348,15 @@ def attach(
     """
     if not sinks:
         raise ValueError("attach needs at least one sink")
-    if type(buffer) is not int or buffer < 1:
-        raise ValueError(f"buffer must be a positive int, got {buffer!r}")
-    if overflow not in _OVERFLOW:
-        raise ValueError(f"overflow must be one of {', '.join(_OVERFLOW)}; got {overflow!r}")
+    if buffer is None or overflow is None:
+        raise ValueError("buffer and overflow cannot be None in attach")
+    _check(buffer, overflow)
     if on_sink_error not in _ON_SINK_ERROR:
         raise ValueError(
             f"on_sink_error must be one of {', '.join(_ON_SINK_ERROR)}; got {on_sink_error!r}"
         )
-    for i, sink in enumerate(sinks):
+    for i, given in enumerate(sinks):
+        sink = given.sink if isinstance(given, SinkPolicy) else given
         if not (callable(getattr(sink, "send", None)) and callable(getattr(sink, "close", None))):
             raise TypeError(f"sink {i} ({describe(sink)}) needs async send(item) and close()")
     try:
