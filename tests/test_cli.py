@@ -103,6 +103,19 @@ def test_demo_renders_the_whole_run(capsys: pytest.CaptureFixture[str]) -> None:
     assert lines[-1].split()[:3] == ["outcome", "✓", "completed"]
 
 
+def test_a_profile_filters_what_is_shown_and_recorded(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "chat.jsonl"
+    assert main(["demo", "--delay", "0", "--profile", "user_chat", "--jsonl", str(path)]) == 0
+    out, _ = capsys.readouterr()
+    assert "The question is about current costs" not in out  # the planner's thought
+    assert "▸ web_search()" in out  # tool calls without their arguments
+    events = [loads(line) for line in path.read_bytes().splitlines()]
+    assert not [e for e in events if isinstance(e, runstream.PlannerThought | runstream.Usage)]
+    assert isinstance(events[-1], Workflow)
+
+
 def test_demo_jsonl_records_every_event(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "demo.jsonl"
     assert main(["demo", "--delay", "0", "--jsonl", str(path)]) == 0

@@ -11,6 +11,7 @@ Example:
     ```
 """
 
+from . import ops as ops
 from .agents import MaxTurnsExceeded, Tool, UnknownToolError, agent_tool, create_agent, tool
 from .codec import DecodeError, EncodeError
 from .events import (

@@ -2,7 +2,7 @@
 
 ```text
 runstream demo [--delay SECONDS] [--jsonl FILE]
-runstream run MOD:ATTR [--input JSON] [--thread-id ID] [--jsonl FILE]
+runstream run MOD:ATTR [--input JSON] [--thread-id ID] [--profile P] [--jsonl FILE]
 ```
 
 `serve`, `replay` and `tail` are listed but arrive with the network and
@@ -20,9 +20,8 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
-from ._console import ConsoleRenderer
 from .events import Phase
 
 if TYPE_CHECKING:
@@ -125,6 +124,11 @@ def _common_options(parser: argparse.ArgumentParser) -> None:
         help="also show state updates, custom events, usage and child phases",
     )
     parser.add_argument("--no-thoughts", action="store_true", help="hide the planner's thoughts")
+    parser.add_argument(
+        "--profile",
+        choices=("user_chat", "agent_debug", "metrics"),
+        help="show the stream through an event profile (default: everything)",
+    )
 
 
 # --- commands -------------------------------------------------------------------
@@ -193,21 +197,25 @@ def _load_graph(target: str) -> CompiledGraph:
 def _execute(
     app: CompiledGraph, graph_input: Any, args: argparse.Namespace, *, thread_id: str | None = None
 ) -> int:
-    renderer = ConsoleRenderer(show_thoughts=not args.no_thoughts, show_state=args.verbose)
-    with contextlib.ExitStack() as stack:
-        jsonl: IO[bytes] | None = None
-        if args.jsonl:
-            try:
-                jsonl = stack.enter_context(open(args.jsonl, "wb"))
-            except OSError as exc:
-                raise _UsageError(f"cannot write {args.jsonl}: {exc.strerror}") from None
+    from .sinks import ConsoleSink, JsonlSink
+
+    console = ConsoleSink(
+        show_thoughts=not args.no_thoughts, show_state=args.verbose, summary=False
+    )
+    sinks: list[Any] = [console]
+    if args.jsonl:
         try:
-            asyncio.run(_consume(app, graph_input, thread_id, renderer, jsonl))
-        except KeyboardInterrupt:
-            renderer.interrupted()
-            renderer.summary()
-            print("runstream: interrupted, run canceled", file=sys.stderr)
-            return 130
+            sinks.append(JsonlSink(args.jsonl))
+        except OSError as exc:
+            raise _UsageError(f"cannot write {args.jsonl}: {exc.strerror}") from None
+    renderer = console.renderer
+    try:
+        asyncio.run(_consume(app, graph_input, thread_id, sinks, args.profile))
+    except KeyboardInterrupt:
+        renderer.interrupted()
+        renderer.summary()
+        print("runstream: interrupted, run canceled", file=sys.stderr)
+        return 130
     renderer.summary()
     return 0 if renderer.outcome is Phase.COMPLETED else 1
 
@@ -216,21 +224,25 @@ async def _consume(
     app: CompiledGraph,
     graph_input: Any,
     thread_id: str | None,
-    renderer: ConsoleRenderer,
-    jsonl: IO[bytes] | None,
+    sinks: list[Any],
+    profile_name: str | None,
 ) -> None:
-    from .codec import dumps
+    from . import ops
     from .graph import RunFailed
+    from .sinks import attach
 
     try:
         stream = app.run(graph_input, thread_id=thread_id)
     except (TypeError, KeyError, ValueError) as exc:
         raise _UsageError(f"the graph does not take this input: {exc}") from None
+    source = stream.pipe(ops.profile(profile_name)) if profile_name else stream
+    att = attach(source, *sinks)
     try:
-        async for event in stream:
-            renderer.handle(event)
-            if jsonl is not None:
-                jsonl.write(dumps(event) + b"\n")
-                jsonl.flush()
+        await att.wait()
     except RunFailed:
         pass  # the terminal Workflow(failed) event has been rendered already
+    except asyncio.CancelledError:  # Ctrl-C: stop the run, close the sinks
+        att.dispose()
+        with contextlib.suppress(BaseException):
+            await att.wait()
+        raise

@@ -1,0 +1,144 @@
+"""`latest_progress`: at most one `ToolUpdate` per tool call per window, the latest."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from reactivex import Observable, abc
+from reactivex.disposable import CompositeDisposable, Disposable
+
+from ..events import ToolEnd, ToolUpdate
+from ._scheduling import check_positive, pick_scheduler, serialized
+
+__all__ = ["latest_progress"]
+
+_T = TypeVar("_T")
+
+
+class _Window:
+    """The open window of one tool call: the update it holds back and its timer."""
+
+    __slots__ = ("call_id", "order", "pending", "timer")
+
+    def __init__(self, call_id: str) -> None:
+        self.call_id = call_id
+        self.pending: Any = None
+        self.order = 0
+        self.timer: abc.DisposableBase | None = None
+
+
+def latest_progress(
+    window: float, *, scheduler: abc.SchedulerBase | None = None
+) -> Callable[[Observable[_T]], Observable[_T]]:
+    """Throttle `ToolUpdate` events to at most one per tool call per `window` seconds.
+
+    The first update of a call passes at once and opens a window for that call.
+    Updates inside the window replace one another; the latest is emitted when
+    the window closes, which opens the next window. A window that closes with
+    nothing held ends, and the call's next update passes at once again.
+
+    `ToolStart`, `ToolEnd` and every other event pass at once. A `ToolEnd` first
+    emits the update its call holds, so no update ever follows its call's
+    `ToolEnd`, and it closes that call's window. Completion and errors emit every
+    held update first (in the order they arrived). State is one small record per
+    call with an open window.
+
+    ```
+    window = 3 ticks; a..e = updates of one call, E = its ToolEnd
+    source:  -a-b-c-----deE-|
+    result:  -a--b--c---d-X-|    (X = e then E, at E's tick)
+    ```
+
+    Args:
+        window: seconds between two updates of one call.
+        scheduler: the timers' scheduler; by default the one the result is
+            subscribed with, else reactivex's `TimeoutScheduler`.
+
+    Raises:
+        ValueError: `window` is not positive.
+    """
+    check_positive("window", window)
+
+    def operator(source: Observable[_T]) -> Observable[_T]:
+        def subscribe(
+            observer: abc.ObserverBase[_T], subscribed: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
+            sched = pick_scheduler(scheduler, subscribed)
+            entry = serialized(sched)
+            emit: Callable[[Any], None] = observer.on_next
+            windows: dict[str, _Window] = {}
+            arrivals = 0
+            stopped = False
+
+            @entry
+            def on_close(_: abc.SchedulerBase, win: _Window | None) -> None:
+                if stopped or win is None or windows.get(win.call_id) is not win:
+                    return
+                held = win.pending
+                if held is None:
+                    del windows[win.call_id]
+                    return
+                win.pending = None
+                win.timer = sched.schedule_relative(window, on_close, win)
+                emit(held)
+
+            @entry
+            def on_next(item: Any) -> None:
+                nonlocal arrivals
+                cls = type(item)
+                if cls is ToolUpdate:
+                    win = windows.get(item.tool_call_id)
+                    if win is not None:
+                        arrivals += 1
+                        win.pending, win.order = item, arrivals
+                        return
+                    win = windows[item.tool_call_id] = _Window(item.tool_call_id)
+                    win.timer = sched.schedule_relative(window, on_close, win)
+                elif cls is ToolEnd:
+                    win = windows.pop(item.tool_call_id, None)
+                    if win is not None:
+                        if win.timer is not None:
+                            win.timer.dispose()
+                        if win.pending is not None:
+                            emit(win.pending)
+                            if stopped:
+                                return
+                emit(item)
+
+            def flush_all() -> None:
+                held = sorted(
+                    (w for w in windows.values() if w.pending is not None),
+                    key=lambda w: w.order,
+                )
+                for win in held:
+                    update, win.pending = win.pending, None
+                    if not stopped:  # the observer may dispose us while we emit
+                        emit(update)
+                stop()
+
+            @entry
+            def on_error(error: Exception) -> None:
+                flush_all()
+                observer.on_error(error)
+
+            @entry
+            def on_completed() -> None:
+                flush_all()
+                observer.on_completed()
+
+            @entry
+            def stop() -> None:
+                nonlocal stopped
+                stopped = True
+                for win in windows.values():
+                    if win.timer is not None:
+                        win.timer.dispose()
+                windows.clear()
+
+            subscription = source.subscribe(on_next, on_error, on_completed, scheduler=subscribed)
+            return CompositeDisposable(subscription, Disposable(stop))
+
+        return Observable(subscribe)
+
+    return operator
