@@ -25,7 +25,7 @@ class Flow:
     def __init__(self) -> None:
         self._blockers: set[object] = set()
         self._waiter: asyncio.Future[None] | None = None
-        self._on_cancel: Callable[[], None] | None = None
+        self._on_cancel: list[Callable[[], None]] = []
         self.cancel_requested = False
         self.nudged = False
 
@@ -68,19 +68,19 @@ class Flow:
     @property
     def bound(self) -> bool:
         """True once a run (or another demand-aware source) listens for cancel requests."""
-        return self._on_cancel is not None
+        return bool(self._on_cancel)
 
     def request_cancel(self) -> None:
         """Ask the run to stop; it still emits its terminal event."""
         if self.cancel_requested:
             return
         self.cancel_requested = True
-        if self._on_cancel is not None:
-            self._on_cancel()
+        for callback in self._on_cancel:
+            callback()
 
     def on_cancel(self, callback: Callable[[], None]) -> None:
-        """Called by the run: `callback` runs when cancellation is requested."""
-        self._on_cancel = callback
+        """Called by a run (each run under one flow): `callback` runs on a cancel request."""
+        self._on_cancel.append(callback)
         if self.cancel_requested:
             callback()
 

@@ -115,7 +115,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def _common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--jsonl", metavar="FILE", help="also write every event to FILE, one per line"
+        "--jsonl",
+        metavar="FILE",
+        help="also write the events to FILE, one per line (after --profile, if given)",
     )
     parser.add_argument(
         "-v",

@@ -1,7 +1,7 @@
 """Cold sources that are not graph runs: replayed files and async iterables.
 
 Both honour the same rules as a run: each subscription starts afresh, a
-consumer's demand (`attach` with `overflow="block"`, `async for`) makes them
+consumer's demand (`attach` or `drain` with `overflow="block"`) makes them
 wait, and disposing the subscription stops them.
 """
 

@@ -296,3 +296,40 @@ async def test_with_policy_gives_one_sink_its_own_queue_and_policy() -> None:
         rs.with_policy(slow, overflow="explode")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="buffer"):
         rs.with_policy(slow, buffer=-1)
+
+
+async def test_dispose_before_the_pumps_start_still_closes_every_sink() -> None:
+    sinks = [RecordingSink(), rs.MemorySink[rs.Event]()]
+    att = rs.attach(emitter(100).run({}), *sinks)
+    att.dispose()  # before the loop ran anything
+    await att.wait()
+    assert sinks[0].closes == 1
+    assert sinks[1].closed
+    await settle()
+
+
+async def test_cancelling_the_task_that_awaits_drain_stops_the_run_and_closes_sinks() -> None:
+    sink = RecordingSink(delay=0.001)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(rs.drain, emitter(1_000_000).run({}), sink)
+        await anyio.sleep(0.05)
+        tg.cancel_scope.cancel()
+    assert sink.closes == 1
+    assert len(sink.items) < 1_000_000
+    await settle()
+
+
+async def test_cancel_reaches_every_run_under_one_attachment() -> None:
+    sink = RecordingSink()
+    source = reactivex.merge(
+        emitter(1_000_000, name="a").run({}), emitter(1_000_000, name="b").run({})
+    )
+    att = rs.attach(source, sink, buffer=64)
+    await anyio.sleep(0.05)
+    att.cancel()
+    with anyio.fail_after(5):
+        await att.wait()
+    terminals = [e for e in sink.items if isinstance(e, rs.Workflow) and e.phase.is_terminal]
+    assert sorted(e.agent for e in terminals) == ["a", "b"]
+    assert all(e.phase is rs.Phase.CANCELED for e in terminals)
+    await settle()

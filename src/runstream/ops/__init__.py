@@ -15,7 +15,7 @@ app.run("hi").pipe(
 
 Time-based operators (`coalesce_text`, `latest_progress`, `batch`) take their
 timers from their `scheduler=` argument if given, else from the scheduler they
-are subscribed with (`attach`, `drain` and `async for` pass an
+are subscribed with (`attach` and `drain` pass an
 `AsyncIOScheduler`), else from reactivex's `TimeoutScheduler`.
 """
 

@@ -21,7 +21,7 @@ def pick_scheduler(
     """The operator's own `scheduler=` if given, else the subscriber's, else timeouts.
 
     This is reactivex's own rule (see `debounce`), so an explicit argument is never
-    overridden. `attach`, `drain` and `async for` subscribe with an
+    overridden. `attach` and `drain` subscribe with an
     `AsyncIOScheduler`, so timers run on the loop and never start a thread.
     """
     return given or subscribed or TimeoutScheduler.singleton()

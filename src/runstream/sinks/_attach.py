@@ -108,6 +108,7 @@ class _Pump(Generic[T]):
         self.error: BaseException | None = None
         self.detached = False
         self.finished = False  # no more items will come
+        self.busy = False  # inside the sink's send/send_batch
         self.waiter: asyncio.Future[None] | None = None
         self.task: asyncio.Task[None] | None = None
 
@@ -125,7 +126,7 @@ class _Pump(Generic[T]):
             elif policy == "error":
                 self.fail(
                     SinkOverflow(
-                        f"sink {self.index} ({describe(self.sink)}) fell {att.buffer} items behind"
+                        f"sink {self.index} ({describe(self.sink)}) fell {self.buffer} items behind"
                     )
                 )
                 return
@@ -171,8 +172,8 @@ class _Pump(Generic[T]):
         att = self.att
         try:
             while True:
-                if not queue:
-                    if self.finished:
+                if not queue or att.disposed:
+                    if self.finished or att.disposed:
                         break
                     self.waiter = asyncio.get_running_loop().create_future()
                     await self.waiter
@@ -181,13 +182,17 @@ class _Pump(Generic[T]):
                     items = list(queue)
                     queue.clear()
                     att.flow.resume(self)
+                    self.busy = True
                     await sink.send_batch(items)
+                    self.busy = False
                     self.delivered += len(items)
                 else:
                     item = queue.popleft()
                     if len(queue) <= self.low_water:
                         att.flow.resume(self)
+                    self.busy = True
                     await sink.send(item)
+                    self.busy = False
                     self.delivered += 1
                 if self.detached:
                     break
@@ -236,6 +241,7 @@ class Attachment(Generic[T]):
         self._subscription: abc.DisposableBase | None = None
         self._source_error: Exception | None = None
         self._source_done = False
+        self.disposed = False
 
     @property
     def stats(self) -> tuple[SinkStats, ...]:
@@ -286,16 +292,30 @@ class Attachment(Generic[T]):
             self._end_source()
 
     def dispose(self) -> None:
-        """Stop at once: the run is cancelled, queued items are dropped, sinks closed."""
+        """Stop at once: the run is cancelled, queued items are dropped, sinks closed.
+
+        A sink in the middle of a `send` is interrupted (its task is cancelled);
+        every sink still gets its one `close`.
+        """
         self._dispose_source()
         self._source_done = True
+        self.disposed = True
         for pump in self._pumps:
-            if pump.task is not None and not pump.task.done():
+            pump.queue.clear()
+            if pump.busy and pump.task is not None:
                 pump.task.cancel()
+            else:
+                pump.finish()
 
     def _dispose_source(self) -> None:
         if self._subscription is not None:
             self._subscription.dispose()
+
+    async def wait_closed(self) -> None:
+        """Wait until every sink is closed, without raising the source's error."""
+        tasks = [p.task for p in self._pumps if p.task is not None]
+        if tasks:
+            await asyncio.wait(tasks)
 
     async def wait(self) -> tuple[SinkStats, ...]:
         """Wait until every sink is closed; return `stats`.
@@ -304,9 +324,7 @@ class Attachment(Generic[T]):
             RunFailed: the run failed (after every sink got the failed event and
                 was closed); any other error of the source likewise.
         """
-        tasks = [p.task for p in self._pumps if p.task is not None]
-        if tasks:
-            await asyncio.wait(tasks)
+        await self.wait_closed()
         if self._source_error is not None:
             raise self._source_error
         return self.stats
@@ -379,8 +397,17 @@ async def drain(
 ) -> tuple[SinkStats, ...]:
     """`attach` and wait: returns the sinks' stats once every one is closed.
 
+    Cancelling the task that awaits `drain` disposes the attachment: the run
+    stops and every sink is closed before the cancellation goes on.
+
     Raises:
         RunFailed: the run failed, after every sink got the failed event.
     """
     att = attach(source, *sinks, buffer=buffer, overflow=overflow, on_sink_error=on_sink_error)
-    return await att.wait()
+    try:
+        return await att.wait()
+    except asyncio.CancelledError:
+        # Whoever awaited drain went away: the run and the sinks stop with it.
+        att.dispose()
+        await asyncio.shield(att.wait_closed())
+        raise
