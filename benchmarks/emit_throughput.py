@@ -14,15 +14,25 @@ runstream/floor.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import random
-import statistics
-import sys
-import time
-from collections.abc import Awaitable, Callable
+
+from _common import (
+    Contender,
+    machine,
+    medians,
+    parser,
+    per_second,
+    print_rates,
+    print_ratio,
+    progress,
+    ratio,
+    rounds,
+)
 
 import runstream as rs
+
+FLOOR = "floor (asyncio.Queue(1024))"
+LANGGRAPH = "langgraph (stream_mode=custom)"
 
 
 async def floor(n: int) -> int:
@@ -90,51 +100,28 @@ async def langgraph_run(app: object, n: int) -> int:
     return count
 
 
-async def timed(fn: Callable[[], Awaitable[int]], n: int) -> float:
-    start = time.perf_counter()
-    got = await fn()
-    elapsed = time.perf_counter() - start
-    if got != n:
-        raise SystemExit(f"expected {n} events, got {got}")
-    return n / elapsed
-
-
 async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=200_000)
-    parser.add_argument("--rounds", type=int, default=5)
-    args = parser.parse_args()
+    args = parser(__doc__, events=200_000).parse_args()
     n = args.events
 
     rs_app = runstream_graph(n)
     lg_app = langgraph_graph(n)
-    contenders: dict[str, Callable[[], Awaitable[int]]] = {
-        "floor (asyncio.Queue(1024))": lambda: floor(n),
+    contenders: dict[str, Contender] = {
+        FLOOR: lambda: floor(n),
         "runstream": lambda: runstream_run(rs_app, n),
     }
     if lg_app is not None:
-        contenders["langgraph (stream_mode=custom)"] = lambda: langgraph_run(lg_app, n)
+        contenders[LANGGRAPH] = lambda: langgraph_run(lg_app, n)
     else:
-        print("langgraph not installed: pip install -e '.[bench]'", file=sys.stderr)
+        progress("langgraph not installed: pip install -e '.[bench]'")
 
-    rates: dict[str, list[float]] = {name: [] for name in contenders}
-    for fn in contenders.values():  # warm-up
-        await timed(fn, n)
-    for r in range(args.rounds):
-        order = list(contenders)
-        random.shuffle(order)
-        for name in order:
-            rates[name].append(await timed(contenders[name], n))
-        print(f"round {r + 1}/{args.rounds} done", file=sys.stderr)
-
-    median = {name: statistics.median(v) for name, v in rates.items()}
-    print(f"python {sys.version.split()[0]}, {n:,} events, median of {args.rounds} rounds")
-    for name, rate in median.items():
-        print(f"  {name:34s} {rate / 1e6:7.3f} M events/s")
-    ours = median["runstream"]
-    print(f"  runstream / floor      = {ours / median['floor (asyncio.Queue(1024))']:.2f}x")
+    seconds = await rounds(contenders, n, args.rounds)
+    rate = {name: per_second(n, s) for name, s in medians(seconds).items()}
+    print(f"{machine()}\n{n:,} events, median of {args.rounds} rounds")
+    print_rates(rate)
+    print_ratio("runstream / floor", ratio(rate["runstream"], rate[FLOOR]), 0.3)
     if lg_app is not None:
-        print(f"  runstream / langgraph  = {ours / median['langgraph (stream_mode=custom)']:.2f}x")
+        print_ratio("runstream / langgraph", ratio(rate["runstream"], rate[LANGGRAPH]), 3)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ __all__ = ["Outcome", "Run", "Tree", "first_error"]
 
 _time = time.time
 _new = object.__new__
-_YIELD_EVERY = 512  # emits between cooperative yields, so siblings stream live
+YIELD_EVERY = 512  # emits between cooperative yields, so siblings stream live
 
 
 def new_id() -> str:
@@ -60,7 +60,7 @@ class Tree:
         flow = self.flow
         if flow is not None and (flow._blockers or flow.nudged):
             return True
-        return not seq % _YIELD_EVERY
+        return not seq % YIELD_EVERY
 
     async def checkpoint(self) -> None:
         """Wait while the consumer is full; otherwise let other tasks run once."""

@@ -75,7 +75,12 @@ class RunStream(Observable[Event]):
             asyncio.get_running_loop()
         except RuntimeError:
             raise RuntimeError(_NO_LOOP) from None
-        return super().subscribe(on_next, on_error, on_completed, scheduler=scheduler)
+        if on_next is None or isinstance(on_next, abc.ObserverBase):
+            return super().subscribe(on_next, on_error, on_completed, scheduler=scheduler)
+        # Plain callbacks (what operators pass): the run already keeps the observer
+        # grammar (nothing after the end, nothing after disposal), so it skips
+        # reactivex's AutoDetachObserver and its cost on every event.
+        return self._start(on_next, on_error or _raise, on_completed or _nothing, current_flow())
 
     def _new_run(self, on_next: Callable[[Event], None] | None, flow: Flow | None) -> Run:
         info = RunInfo(
@@ -174,6 +179,14 @@ class RunStream(Observable[Event]):
             loop.run_until_complete(loop.shutdown_asyncgens())
             loop.run_until_complete(loop.shutdown_default_executor())
             loop.close()
+
+
+def _raise(error: Exception) -> None:
+    raise error
+
+
+def _nothing() -> None:
+    pass
 
 
 def _clear_flow() -> None:

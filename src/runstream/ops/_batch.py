@@ -8,6 +8,7 @@ from typing import TypeVar
 from reactivex import Observable, abc
 from reactivex.disposable import CompositeDisposable, Disposable
 
+from ._lean import LeanObservable
 from ._scheduling import check_positive, pick_scheduler, serialized
 
 __all__ = ["batch"]
@@ -109,6 +110,6 @@ def batch(
             subscription = source.subscribe(on_next, on_error, on_completed, scheduler=subscribed)
             return CompositeDisposable(subscription, Disposable(stop))
 
-        return Observable(subscribe)
+        return LeanObservable(subscribe)
 
     return operator

@@ -10,6 +10,7 @@ from reactivex import Observable, abc
 from reactivex.disposable import CompositeDisposable, Disposable
 
 from ..events import AssistantReply, PlannerThought
+from ._lean import LeanObservable
 from ._scheduling import check_positive, pick_scheduler, serialized
 
 __all__ = ["coalesce_text"]
@@ -149,6 +150,6 @@ def coalesce_text(
             subscription = source.subscribe(on_next, on_error, on_completed, scheduler=subscribed)
             return CompositeDisposable(subscription, Disposable(stop))
 
-        return Observable(subscribe)
+        return LeanObservable(subscribe)
 
     return operator

@@ -8,6 +8,7 @@ from typing import Any, TypeVar, overload
 from reactivex import Observable, abc
 
 from ..events import Event
+from ._lean import LeanObservable
 
 __all__ = ["of_type"]
 
@@ -80,6 +81,6 @@ def of_type(*classes: type[Any]) -> Callable[[Observable[Any]], Observable[Any]]
                 on_next, observer.on_error, observer.on_completed, scheduler=scheduler
             )
 
-        return Observable(subscribe)
+        return LeanObservable(subscribe)
 
     return operator

@@ -23,6 +23,7 @@ from ..events import (
     Usage,
     Workflow,
 )
+from ._lean import LeanObservable
 
 __all__ = ["Profile", "profile"]
 
@@ -236,7 +237,7 @@ def profile(p: Profile | str) -> Callable[[Observable[Event]], Observable[Event]
                 on_next, observer.on_error, observer.on_completed, scheduler=scheduler
             )
 
-        return Observable(subscribe)
+        return LeanObservable(subscribe)
 
     return operator
 

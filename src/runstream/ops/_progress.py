@@ -9,6 +9,7 @@ from reactivex import Observable, abc
 from reactivex.disposable import CompositeDisposable, Disposable
 
 from ..events import ToolEnd, ToolUpdate
+from ._lean import LeanObservable
 from ._scheduling import check_positive, pick_scheduler, serialized
 
 __all__ = ["latest_progress"]
@@ -139,6 +140,6 @@ def latest_progress(
             subscription = source.subscribe(on_next, on_error, on_completed, scheduler=subscribed)
             return CompositeDisposable(subscription, Disposable(stop))
 
-        return Observable(subscribe)
+        return LeanObservable(subscribe)
 
     return operator

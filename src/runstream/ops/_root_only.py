@@ -8,6 +8,7 @@ from typing import TypeVar
 from reactivex import Observable, abc
 
 from ..events import Event
+from ._lean import LeanObservable
 
 __all__ = ["root_only"]
 
@@ -46,6 +47,6 @@ def root_only() -> Callable[[Observable[_E]], Observable[_E]]:
                 on_next, observer.on_error, observer.on_completed, scheduler=scheduler
             )
 
-        return Observable(subscribe)
+        return LeanObservable(subscribe)
 
     return operator

@@ -9,6 +9,7 @@ import attrs
 from reactivex import Observable, abc
 
 from ..events import Event, Usage
+from ._lean import LeanObservable
 
 __all__ = ["TokenCount", "UsageTotals", "usage_totals"]
 
@@ -102,6 +103,6 @@ def usage_totals() -> Callable[[Observable[Event]], Observable[UsageTotals]]:
                 on_next, observer.on_error, observer.on_completed, scheduler=scheduler
             )
 
-        return Observable(subscribe)
+        return LeanObservable(subscribe)
 
     return operator

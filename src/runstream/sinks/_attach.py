@@ -113,6 +113,8 @@ class _Pump(Generic[T]):
         self.task: asyncio.Task[None] | None = None
 
     def offer(self, item: T) -> None:
+        if self.detached:
+            return
         queue = self.queue
         att = self.att
         if len(queue) >= self.buffer:
@@ -252,9 +254,11 @@ class Attachment(Generic[T]):
         loop = asyncio.get_running_loop()
         for pump in self._pumps:
             pump.task = loop.create_task(pump.run())
+        # One sink: hand items straight to its queue, one call less per item.
+        on_next = self._pumps[0].offer if len(self._pumps) == 1 else self._on_next
         with subscribing(self.flow):
             self._subscription = source.subscribe(
-                self._on_next,
+                on_next,
                 self._on_error,
                 self._on_completed,
                 scheduler=AsyncIOScheduler(loop),
@@ -262,8 +266,7 @@ class Attachment(Generic[T]):
 
     def _on_next(self, item: T) -> None:
         for pump in self._pumps:
-            if not pump.detached:
-                pump.offer(item)
+            pump.offer(item)
 
     def _on_error(self, error: Exception) -> None:
         self._source_error = error
