@@ -211,25 +211,16 @@ def profile(p: Profile | str) -> Callable[[Observable[Event]], Observable[Event]
     chosen = Profile.named(p) if isinstance(p, str) else p
     if chosen.keeps_everything:
         return _identity
-    rules = _rules(chosen)
-    roots_only = chosen.root_only
-    other = chosen.include is None  # what to do with an item of no event class
+    show = event_filter(chosen)
 
     def operator(source: Observable[Event]) -> Observable[Event]:
         def subscribe(
             observer: abc.ObserverBase[Event], scheduler: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
             emit = observer.on_next
-            get = rules.get
 
             def on_next(event: Any) -> None:
-                rule = get(type(event), other)
-                if rule is False or (roots_only and event.run.parent_run_id is not None):
-                    return
-                if rule is True:
-                    emit(event)
-                    return
-                shown = rule(event)
+                shown = show(event)
                 if shown is not None:
                     emit(shown)
 
@@ -240,6 +231,29 @@ def profile(p: Profile | str) -> Callable[[Observable[Event]], Observable[Event]
         return LeanObservable(subscribe)
 
     return operator
+
+
+def event_filter(p: Profile | str) -> Callable[[Any], Any]:
+    """Profile `p` as a function of one event: the event as shown, or None.
+
+    For consumers that are not observables, such as the server's per-connection
+    `?profile=`.
+    """
+    chosen = Profile.named(p) if isinstance(p, str) else p
+    rules = _rules(chosen)
+    roots_only = chosen.root_only
+    other = chosen.include is None  # what to do with an item of no event class
+    get = rules.get
+
+    def show(event: Any) -> Any:
+        rule = get(type(event), other)
+        if rule is False or (roots_only and event.run.parent_run_id is not None):
+            return None
+        if rule is True:
+            return event
+        return rule(event)
+
+    return show
 
 
 def _identity(source: Observable[Event]) -> Observable[Event]:

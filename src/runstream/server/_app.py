@@ -1,0 +1,440 @@
+"""`create_app`: runs over HTTP, Server-Sent Events and WebSocket."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any
+
+import attrs
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from ..codec import dumps
+from ..events import Event
+from ..graph import CompiledGraph, RunFailed
+from ..graph._engine import new_id
+from ..ops._profile import Profile, event_filter
+from ..sinks import Attachment, attach
+from ._bus import Entry, HistoryGone, MemoryBus, RunBus
+from ._page import PAGE
+
+__all__ = ["Limits", "create_app"]
+
+Auth = Mapping[str, str] | Callable[[str], "str | Awaitable[str | None] | None"] | None
+
+
+@attrs.frozen
+class Limits:
+    """What one server accepts.
+
+    Attributes:
+        max_body_bytes: request bodies above this get 413.
+        max_running: runs going on at once; more get 429 with `Retry-After`.
+        retry_after: seconds suggested by a 429.
+        heartbeat: idle seconds between SSE keep-alive comments.
+    """
+
+    max_body_bytes: int = 1_000_000
+    max_running: int = 64
+    retry_after: int = 1
+    heartbeat: float = 15.0
+
+
+class _BusSink:
+    """Appends a run's events to the bus, in batches."""
+
+    def __init__(self, bus: RunBus, run_id: str) -> None:
+        self.bus = bus
+        self.run_id = run_id
+
+    async def send(self, item: Event) -> None:
+        await self.bus.append(self.run_id, (item,))
+
+    async def send_batch(self, items: list[Event]) -> None:
+        await self.bus.append(self.run_id, items)
+
+    async def close(self) -> None:
+        return None
+
+
+@attrs.define
+class _Run:
+    run_id: str
+    owner: str | None
+    attachment: Attachment[Event]
+    task: asyncio.Task[None]
+
+
+class _Server:
+    def __init__(
+        self,
+        graphs: Mapping[str, CompiledGraph],
+        bus: RunBus,
+        auth: Auth,
+        limits: Limits,
+    ) -> None:
+        for name, app in graphs.items():
+            if not isinstance(app, CompiledGraph):
+                raise TypeError(f"graph {name!r} is {type(app).__name__}, not a CompiledGraph")
+        self.graphs = dict(graphs)
+        self.bus = bus
+        self.auth = auth
+        self.limits = limits
+        self.running: dict[str, _Run] = {}
+
+    # --- who is asking ------------------------------------------------------------
+
+    async def principal(self, headers: Mapping[str, str]) -> str | None:
+        if self.auth is None:
+            return None
+        scheme, _, token = headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise _Unauthorized()
+        if isinstance(self.auth, Mapping):
+            who = self.auth.get(token)
+        else:
+            found = self.auth(token)
+            who = await found if inspect.isawaitable(found) else found
+        if who is None:
+            raise _Unauthorized()
+        return who
+
+    async def visible_run(self, run_id: str, who: str | None) -> Any:
+        record = await self.bus.record(run_id)
+        if record is None or record.owner != who:
+            raise HTTPException(404, f"unknown run {run_id!r}")
+        return record
+
+    # --- starting runs ------------------------------------------------------------
+
+    async def start(self, request: Request, who: str | None) -> tuple[str, str | None]:
+        body = await _json_body(request, self.limits.max_body_bytes)
+        graph_name = body.get("graph")
+        if not isinstance(graph_name, str):
+            raise HTTPException(422, "field 'graph': required, a string naming a graph")
+        thread_id = body.get("thread_id")
+        if thread_id is not None and not isinstance(thread_id, str):
+            raise HTTPException(422, "field 'thread_id': must be a string or null")
+        app = self.graphs.get(graph_name)
+        if app is None:
+            known = ", ".join(sorted(self.graphs)) or "none"
+            raise HTTPException(404, f"unknown graph {graph_name!r}; graphs: {known}")
+        if len(self.running) >= self.limits.max_running:
+            raise HTTPException(
+                429,
+                f"{self.limits.max_running} runs are going on; try again shortly",
+                headers={"Retry-After": str(self.limits.retry_after)},
+            )
+        run_id = new_id()
+        try:
+            stream = app.run(body.get("input"), thread_id=thread_id, run_id=run_id)
+        except (TypeError, KeyError, ValueError) as exc:
+            raise HTTPException(422, f"field 'input': {_message(exc)}") from None
+        await self.bus.open(run_id, graph=graph_name, owner=who)
+        attachment = attach(stream, _BusSink(self.bus, run_id))
+        task = asyncio.get_running_loop().create_task(self._finish(run_id, attachment))
+        self.running[run_id] = _Run(run_id, who, attachment, task)
+        return run_id, thread_id
+
+    async def _finish(self, run_id: str, attachment: Attachment[Event]) -> None:
+        try:
+            await attachment.wait()
+        except RunFailed:
+            pass  # recorded on the bus as the run's terminal event
+        finally:
+            self.running.pop(run_id, None)
+
+    async def shutdown(self) -> None:
+        runs = list(self.running.values())
+        for run in runs:
+            run.attachment.cancel()
+        if runs:
+            await asyncio.wait([r.task for r in runs], timeout=5)
+        for run in runs:
+            run.attachment.dispose()
+        for run in runs:
+            await run.attachment.wait_closed()
+
+    # --- reading runs -------------------------------------------------------------
+
+    def frames(
+        self, run_id: str, after: int | None, profile: Profile | None
+    ) -> AsyncIterator[bytes]:
+        show = None if profile is None or profile.keeps_everything else event_filter(profile)
+        heartbeat = self.limits.heartbeat
+
+        async def body() -> AsyncIterator[bytes]:
+            yield b"retry: 1000\n\n"
+            async for entry in self.bus.read(run_id, after, heartbeat=heartbeat):
+                if entry is None:
+                    yield b": keep-alive\n\n"
+                    continue
+                frame = _frame(entry, show)
+                if frame is not None:
+                    yield frame
+
+        return body()
+
+
+class _Unauthorized(HTTPException):
+    def __init__(self) -> None:
+        super().__init__(401, "missing or unknown bearer token", {"WWW-Authenticate": "Bearer"})
+
+
+def _frame(entry: Entry, show: Callable[[Any], Any] | None) -> bytes | None:
+    data = entry.data
+    if show is not None:
+        shown = show(entry.event)
+        if shown is None:
+            return None
+        if shown is not entry.event:
+            data = dumps(shown)
+    event_type = entry.event.type.encode()
+    return b"id: %d\nevent: %s\ndata: %s\n\n" % (entry.seq, event_type, data)
+
+
+def _message(exc: BaseException) -> str:
+    return str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+
+
+async def _json_body(request: Request, limit: int) -> dict[str, Any]:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise HTTPException(413, f"request body over {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise HTTPException(413, f"request body over {limit} bytes")
+        chunks.append(chunk)
+    try:
+        body = json.loads(b"".join(chunks) or b"null")
+    except (ValueError, UnicodeDecodeError):
+        raise HTTPException(422, "body: not valid JSON") from None
+    if not isinstance(body, dict):
+        raise HTTPException(422, "body: expected a JSON object")
+    return body
+
+
+def _after(request: Request | WebSocket) -> int | None:
+    raw = request.headers.get("last-event-id") or request.query_params.get("after")
+    if raw is None or raw == "":
+        return None
+    try:
+        after = int(raw)
+    except ValueError:
+        raise HTTPException(
+            422, f"after / Last-Event-ID: expected an integer, got {raw!r}"
+        ) from None
+    if after < -1:
+        raise HTTPException(422, f"after / Last-Event-ID: must be >= -1, got {after}")
+    return after
+
+
+def _profile(request: Request | WebSocket) -> Profile | None:
+    name = request.query_params.get("profile")
+    if name is None:
+        return None
+    try:
+        return Profile.named(name)
+    except ValueError as exc:
+        raise HTTPException(422, f"profile: {exc}") from None
+
+
+_SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+def create_app(
+    graphs: Mapping[str, CompiledGraph],
+    *,
+    bus: RunBus | None = None,
+    auth: Auth = None,
+    limits: Limits | None = None,
+    cors_origins: list[str] | None = None,
+) -> Starlette:
+    """A Starlette app that runs `graphs` and streams their events.
+
+    Routes: `POST /runs`, `GET /runs/{run_id}/events` (SSE), `GET
+    /runs/{run_id}/ws` (WebSocket), `POST /runs/stream`, `POST
+    /runs/{run_id}/cancel`, `GET /runs/{run_id}`, `GET /graphs` and `GET /`
+    (a chat page). Errors are JSON `{"detail": ...}`.
+
+    Args:
+        graphs: the graphs to serve, by name.
+        bus: where runs' events are kept; an in-process `MemoryBus` by default.
+        auth: None (open), a mapping of bearer token to principal, or a
+            function (sync or async) from a token to a principal or None. A run
+            is visible only to the principal that started it.
+        limits: body size, concurrent runs, keep-alive interval.
+        cors_origins: origins allowed by CORS; CORS is off when None.
+
+    Raises:
+        TypeError: a value of `graphs` is not a `CompiledGraph`.
+    """
+    server = _Server(graphs, bus or MemoryBus(), auth, limits or Limits())
+
+    async def start_run(request: Request) -> Response:
+        who = await server.principal(request.headers)
+        run_id, thread_id = await server.start(request, who)
+        return JSONResponse(
+            {
+                "run_id": run_id,
+                "thread_id": thread_id,
+                "events_url": str(request.url_for("events", run_id=run_id)),
+            },
+            status_code=201,
+        )
+
+    async def events(request: Request) -> Response:
+        who = await server.principal(request.headers)
+        run_id = request.path_params["run_id"]
+        await server.visible_run(run_id, who)
+        after, profile = _after(request), _profile(request)
+        frames = server.frames(run_id, after, profile)
+        try:
+            first = await anext(frames)
+        except HistoryGone as exc:
+            raise HTTPException(410, str(exc)) from None
+        return StreamingResponse(
+            _prepend(first, frames), media_type="text/event-stream", headers=_SSE_HEADERS
+        )
+
+    async def start_and_stream(request: Request) -> Response:
+        who = await server.principal(request.headers)
+        profile = _profile(request)
+        run_id, _ = await server.start(request, who)
+        frames = server.frames(run_id, None, profile)
+
+        async def body() -> AsyncIterator[bytes]:
+            finished = False
+            try:
+                async for frame in frames:
+                    yield frame
+                finished = True
+            finally:
+                run = server.running.get(run_id)
+                if not finished and run is not None:
+                    run.attachment.cancel()  # the client went away: stop its run
+
+        return StreamingResponse(
+            body(),
+            media_type="text/event-stream",
+            headers={**_SSE_HEADERS, "X-Run-Id": run_id},
+        )
+
+    async def cancel_run(request: Request) -> Response:
+        who = await server.principal(request.headers)
+        run_id = request.path_params["run_id"]
+        record = await server.visible_run(run_id, who)
+        run = server.running.get(run_id)
+        if run is not None:
+            run.attachment.cancel()
+        return JSONResponse({"run_id": run_id, "status": record.status}, status_code=202)
+
+    async def run_status(request: Request) -> Response:
+        who = await server.principal(request.headers)
+        record = await server.visible_run(request.path_params["run_id"], who)
+        return JSONResponse(
+            {
+                "run_id": record.run_id,
+                "graph": record.graph,
+                "status": record.status,
+                "events": record.events,
+            }
+        )
+
+    async def list_graphs(request: Request) -> Response:
+        await server.principal(request.headers)
+        return JSONResponse({"graphs": sorted(server.graphs)})
+
+    async def page(request: Request) -> Response:
+        return HTMLResponse(PAGE)
+
+    async def websocket_events(websocket: WebSocket) -> None:
+        try:
+            who = await server.principal(websocket.headers)
+            run_id = websocket.path_params["run_id"]
+            await server.visible_run(run_id, who)
+            after, profile = _after(websocket), _profile(websocket)
+        except HTTPException as exc:
+            await websocket.close(code=4000 + exc.status_code, reason=exc.detail)
+            return
+        show = None if profile is None or profile.keeps_everything else event_filter(profile)
+        await websocket.accept()
+        try:
+            async for entry in server.bus.read(run_id, after, heartbeat=server.limits.heartbeat):
+                if entry is None:
+                    continue
+                data: bytes | None = entry.data
+                if show is not None:
+                    shown = show(entry.event)
+                    data = (
+                        None
+                        if shown is None
+                        else (entry.data if shown is entry.event else dumps(shown))
+                    )
+                if data is not None:
+                    await websocket.send_text(data.decode())
+        except HistoryGone as exc:
+            await websocket.close(code=4410, reason=str(exc)[:120])
+            return
+        except WebSocketDisconnect:
+            return
+        await websocket.close(code=1000)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        return JSONResponse(
+            {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
+        )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        await server.shutdown()
+
+    middleware = []
+    if cors_origins:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=cors_origins,
+                allow_methods=["GET", "POST"],
+                allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
+                expose_headers=["X-Run-Id"],
+            )
+        )
+    app = Starlette(
+        routes=[
+            Route("/", page, methods=["GET"]),
+            Route("/graphs", list_graphs, methods=["GET"]),
+            Route("/runs", start_run, methods=["POST"]),
+            Route("/runs/stream", start_and_stream, methods=["POST"]),
+            Route("/runs/{run_id}", run_status, methods=["GET"]),
+            Route("/runs/{run_id}/events", events, methods=["GET"], name="events"),
+            Route("/runs/{run_id}/cancel", cancel_run, methods=["POST"]),
+            WebSocketRoute("/runs/{run_id}/ws", websocket_events),
+        ],
+        exception_handlers={HTTPException: http_error},
+        middleware=middleware,
+        lifespan=lifespan,
+    )
+    app.state.runstream = server
+    return app
+
+
+async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    yield first
+    async for item in rest:
+        yield item
