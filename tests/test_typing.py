@@ -105,3 +105,10 @@ def test_missing_one_lacks_only_the_custom_branch() -> None:
     missing = [line for line in cases_full if line not in cases_partial]
     assert missing == ["case rs.Custom(name=name, run_id=run_id):"]
     assert [line for line in cases_partial if line not in cases_full] == []
+
+
+def test_operators_keep_element_types(tmp_path: Path) -> None:
+    # of_type narrows to the classes given (a union for several); others keep types.
+    code, errors = check_case("ops_types.py", tmp_path)
+    assert code == 1
+    assert len(errors) == 9
