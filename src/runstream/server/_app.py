@@ -299,8 +299,11 @@ def create_app(
     async def events(request: Request) -> Response:
         who = await server.principal(request.headers)
         run_id = request.path_params["run_id"]
-        await server.visible_run(run_id, who)
+        record = await server.visible_run(run_id, who)
         after, profile = _after(request), _profile(request)
+        if record.status != "running" and after is not None and after >= record.events - 1:
+            # A finished run with nothing left: 204 tells an EventSource to stop.
+            return Response(status_code=204, headers=_SSE_HEADERS)
         frames = server.frames(run_id, after, profile)
         try:
             first = await anext(frames)
