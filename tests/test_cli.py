@@ -219,14 +219,6 @@ def test_unwritable_jsonl_is_a_usage_error(
     assert capsys.readouterr().err.startswith(f"runstream: error: cannot write {target}")
 
 
-@pytest.mark.parametrize("command", ["serve", "replay", "tail"])
-def test_later_commands_are_listed_but_not_available(
-    command: str, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert main([command, "whatever", "--port", "1"]) == 2
-    assert "not available yet" in capsys.readouterr().err
-
-
 def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--help"]) == 0
     out = capsys.readouterr().out

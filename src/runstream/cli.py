@@ -1,13 +1,17 @@
-"""The `runstream` command: run a graph and watch it live in the terminal.
+"""The `runstream` command: run, serve, follow and replay graphs' event streams.
 
 ```text
 runstream demo [--delay SECONDS] [--jsonl FILE]
 runstream run MOD:ATTR [--input JSON] [--thread-id ID] [--profile P] [--jsonl FILE]
+runstream serve MOD:ATTR | --demo [--host HOST] [--port PORT]
+runstream tail URL [--token TOKEN] [--profile P] [--jsonl FILE]
+runstream replay FILE.jsonl [--speed X] [--profile P]
 ```
 
-`serve`, `replay` and `tail` are listed but arrive with the network and
-pipeline features. Exit status: 0 when the run completed, 1 when it failed or
-was canceled, 2 for a usage error, 130 after Ctrl-C.
+`serve` and `tail` need the server extra (`pip install "runstream[server]"`).
+Exit status: 0 when the run completed (or the server stopped), 1 when it
+failed or was canceled (or `tail` lost the server), 2 for a usage error, 130
+after Ctrl-C.
 """
 
 from __future__ import annotations
@@ -17,21 +21,31 @@ import asyncio
 import contextlib
 import importlib
 import json
+import math
 import os
+import re
+import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
 
-from .events import Phase
+from .events import Event, Phase
 
 if TYPE_CHECKING:
+    from reactivex import Observable
+
     from .graph import CompiledGraph
 
 __all__ = ["main"]
 
 DEMO_QUESTION = "Is solar power now cheaper than coal?"
 
-_NOT_YET = "not available yet: arrives with the network/pipeline features"
+_SERVER_EXTRA = 'needs the server extra: pip install "runstream[server]"'
+_MAX_PAUSE = 2.0
+"""`replay --speed`: the longest pause between two events, in seconds."""
 
 
 class _UsageError(Exception):
@@ -100,16 +114,68 @@ def _parser() -> argparse.ArgumentParser:
     _common_options(run)
     run.set_defaults(handler=_cmd_run)
 
-    for name, help_text in (
-        ("serve", "serve graphs over HTTP, SSE and WebSocket"),
-        ("replay", "render a recorded JSONL file"),
-        ("tail", "follow a remote run"),
-    ):
-        sub = commands.add_parser(
-            name, help=f"{help_text} (not available yet)", description=_NOT_YET
-        )
-        sub.add_argument("args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
-        sub.set_defaults(handler=_cmd_not_yet)
+    serve = commands.add_parser(
+        "serve",
+        help="serve graphs over HTTP, SSE and WebSocket",
+        description="Serve graphs over HTTP: start runs with POST /runs, follow them over "
+        "SSE or WebSocket, or in a browser at the server's address. MOD:ATTR is a "
+        "CompiledGraph (served under its name), a mapping of names to graphs, or a "
+        "function returning either. Needs the server extra.",
+    )
+    serve.add_argument("target", nargs="?", metavar="MOD:ATTR", help="e.g. myproject.agents:graphs")
+    serve.add_argument(
+        "--demo", action="store_true", help="serve the built-in research agent as 'demo'"
+    )
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"
+    )
+    serve.add_argument(
+        "--port", type=int, default=8000, help="port to listen on (default: %(default)s)"
+    )
+    serve.add_argument(
+        "--delay",
+        type=float,
+        default=0.03,
+        metavar="SECONDS",
+        help="with --demo: pause between streamed chunks (default: %(default)s)",
+    )
+    serve.set_defaults(handler=_cmd_serve)
+
+    tail = commands.add_parser(
+        "tail",
+        help="follow a run on a server, live",
+        description="Follow a run on a runstream server and render its events live, from "
+        "its first event to its end. A dropped connection is resumed where it stopped. "
+        "The run itself is not affected: Ctrl-C stops watching only. Needs the server extra.",
+    )
+    tail.add_argument(
+        "url",
+        metavar="URL",
+        help="the run's events URL, as POST /runs returns it: http://HOST:PORT/runs/RUN_ID/events",
+    )
+    tail.add_argument(
+        "--token", help="bearer token for a server with auth (default: $RUNSTREAM_TOKEN)"
+    )
+    _common_options(tail)
+    tail.set_defaults(handler=_cmd_tail)
+
+    replay = commands.add_parser(
+        "replay",
+        help="render a recorded JSONL file",
+        description="Render the events recorded in a JSONL file (runstream run --jsonl, "
+        "JsonlSink) as if they were live.",
+    )
+    replay.add_argument("file", metavar="FILE.jsonl", help="the recording")
+    replay.add_argument(
+        "--speed",
+        type=float,
+        default=0.0,
+        metavar="X",
+        help="0: as fast as possible (default); otherwise replay at X times the recorded "
+        f"pace (2 = twice as fast), pausing at most {_MAX_PAUSE:g}s between two events",
+    )
+    _common_options(replay)
+    replay.set_defaults(handler=_cmd_replay)
     return parser
 
 
@@ -153,15 +219,193 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return _execute(app, graph_input, args, thread_id=args.thread_id)
 
 
-def _cmd_not_yet(args: argparse.Namespace) -> int:
-    print(f"runstream: {_NOT_YET}", file=sys.stderr)
-    return 2
+def _cmd_serve(args: argparse.Namespace) -> int:
+    if args.demo == (args.target is not None):
+        raise _UsageError("serve needs MOD:ATTR or --demo (one of them)")
+    if not 0 <= args.port <= 65535:
+        raise _UsageError(f"--port must be between 0 and 65535, got {args.port}")
+    if args.delay < 0:
+        raise _UsageError("--delay must be >= 0")
+    try:
+        import uvicorn
+
+        from .server import create_app
+    except ImportError:
+        raise _UsageError(f"serve {_SERVER_EXTRA}") from None
+    if args.demo:
+        from ._demo import build_demo_agent
+
+        graphs = {"demo": build_demo_agent(delay=args.delay)}
+    else:
+        graphs = _load_graphs(args.target)
+    config = uvicorn.Config(
+        create_app(graphs),
+        host=args.host,
+        port=args.port,
+        ws="websockets-sansio",
+        log_level="warning",
+        # A backstop: runs are canceled first on Ctrl-C (see _announcing), so
+        # only connections that hang on by themselves meet this limit.
+        timeout_graceful_shutdown=5,
+    )
+    server = _announcing(config, sorted(graphs))
+    try:
+        asyncio.run(server.serve())
+    except KeyboardInterrupt:
+        pass  # uvicorn has shut down gracefully, then re-raised the Ctrl-C
+    except SystemExit:  # uvicorn could not start (it has logged why)
+        print(f"runstream: error: cannot serve on {_url(args.host, args.port)}", file=sys.stderr)
+        return 1
+    print("runstream: server stopped", file=sys.stderr)
+    return 0
+
+
+def _announcing(config: Any, names: list[str]) -> Any:
+    """A uvicorn server that prints its address once it listens, and stops runs first.
+
+    uvicorn waits for open responses before the app's shutdown, and an event
+    stream of a live run stays open until the run ends. So on Ctrl-C the runs
+    still going are canceled first: each open stream ends with the run's
+    `Workflow(canceled)` event and the server stops at once.
+    """
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets=sockets)
+            port = self.config.port
+            with contextlib.suppress(IndexError, OSError):
+                port = self.servers[0].sockets[0].getsockname()[1]  # the real one for --port 0
+            where = _url(self.config.host, port)
+            print(f"runstream: serving {', '.join(names)} at {where} (Ctrl-C to stop)", flush=True)
+
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            runs = getattr(getattr(self.config.app, "state", None), "runstream", None)
+            if runs is not None:
+                await runs.shutdown()
+            await super().shutdown(sockets=sockets)
+
+    return Server(config)
+
+
+def _url(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def _cmd_tail(args: argparse.Namespace) -> int:
+    base_url, run_id, after, profile = _parse_events_url(args.url)
+    profile = args.profile or profile
+    try:
+        from .client import RemoteError, RemoteRuns
+    except ImportError:
+        raise _UsageError(f"tail {_SERVER_EXTRA}") from None
+    token = args.token or os.environ.get("RUNSTREAM_TOKEN") or None
+
+    @contextlib.asynccontextmanager
+    async def remote() -> AsyncIterator[Observable[Event]]:
+        async with RemoteRuns(base_url, token) as runs:
+            yield runs.events(run_id, after, profile=profile)
+
+    try:
+        return _render(remote, args, on_interrupt="stopped watching; the run goes on")
+    except RemoteError as exc:
+        if exc.status is not None and 400 <= exc.status < 500:
+            raise _UsageError(f"{args.url}: {exc}") from None
+        print(f"runstream: error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _parse_events_url(url: str) -> tuple[str, str, int | None, str | None]:
+    """`(base_url, run_id, after, profile)` of a run's events URL."""
+    parts = urlsplit(url)
+    found = re.fullmatch(r"(.*)/runs/([^/]+)/events/?", parts.path)
+    if parts.scheme not in ("http", "https") or not parts.netloc or found is None:
+        raise _UsageError(
+            "expected a run's events URL such as http://127.0.0.1:8000/runs/RUN_ID/events, "
+            f"got {url!r}"
+        )
+    base_url = urlunsplit((parts.scheme, parts.netloc, found[1], "", ""))
+    query = parse_qs(parts.query)
+    after: int | None = None
+    if "after" in query:
+        try:
+            after = int(query["after"][-1])
+        except ValueError:
+            raise _UsageError(f"after= in the URL must be an integer: {url!r}") from None
+    profile = query["profile"][-1] if "profile" in query else None
+    if profile is not None:
+        from .ops import Profile
+
+        try:
+            Profile.named(profile)
+        except ValueError as exc:
+            raise _UsageError(f"profile= in the URL: {exc}") from None
+    return base_url, unquote(found[2]), after, profile
+
+
+def _cmd_replay(args: argparse.Namespace) -> int:
+    from . import ops
+    from .codec import DecodeError
+
+    speed: float = args.speed
+    if not (speed >= 0 and math.isfinite(speed)):
+        raise _UsageError(f"--speed must be 0 or a positive factor, got {args.speed}")
+    path = Path(args.file)
+    if not path.is_file():
+        raise _UsageError(f"no such file: {path}" if not path.exists() else f"not a file: {path}")
+    try:
+        path.open("rb").close()
+    except OSError as exc:
+        raise _UsageError(f"cannot read {path}: {exc.strerror}") from None
+    source = _replay_source(path, speed)
+    if args.profile:
+        source = source.pipe(ops.profile(args.profile))
+
+    @contextlib.asynccontextmanager
+    async def recorded() -> AsyncIterator[Observable[Event]]:
+        yield source
+
+    try:
+        return _render(recorded, args, on_interrupt="replay stopped")
+    except DecodeError as exc:
+        raise _UsageError(str(exc)) from None
+    except _NoEvents:
+        raise _UsageError(f"{path} holds no events") from None
+
+
+def _replay_source(path: Path, speed: float) -> Observable[Event]:
+    """The events of a recording, paced by their `ts` when `speed` > 0."""
+    import anyio
+
+    from .codec import DecodeError, loads
+    from .sources import from_async_iterable
+
+    async def events() -> AsyncIterator[Event]:
+        latest: float | None = None
+        number = 0
+        async with await anyio.open_file(path, "rb") as handle:
+            while lines := await anyio.to_thread.run_sync(handle.wrapped.readlines, 1 << 16):
+                for line in lines:
+                    number += 1
+                    if not line.strip():
+                        continue
+                    try:
+                        event = loads(line)
+                    except DecodeError as exc:
+                        raise DecodeError(f"{path}:{number}: {exc}") from None
+                    if speed and latest is not None and event.ts > latest:
+                        await anyio.sleep(min((event.ts - latest) / speed, _MAX_PAUSE))
+                    latest = event.ts if latest is None else max(latest, event.ts)
+                    yield event
+
+    return from_async_iterable(events)
 
 
 # --- running --------------------------------------------------------------------
 
 
-def _load_graph(target: str) -> CompiledGraph:
+def _load_target(target: str) -> Any:
+    """Import MOD and take ATTR; a function (not a graph or mapping) is called."""
     from .graph import CompiledGraph
 
     module_name, sep, attr_path = target.partition(":")
@@ -183,11 +427,18 @@ def _load_graph(target: str) -> CompiledGraph:
             obj = getattr(obj, part)
         except AttributeError:
             raise _UsageError(f"module {module_name} has no attribute {attr_path}") from None
-    if not isinstance(obj, CompiledGraph) and callable(obj):
+    if not isinstance(obj, CompiledGraph | Mapping) and callable(obj):
         try:
             obj = obj()
         except Exception as exc:
             raise _UsageError(f"calling {target}() failed: {type(exc).__name__}: {exc}") from None
+    return obj
+
+
+def _load_graph(target: str) -> CompiledGraph:
+    from .graph import CompiledGraph
+
+    obj = _load_target(target)
     if not isinstance(obj, CompiledGraph):
         raise _UsageError(
             f"{target} is not a CompiledGraph (got {type(obj).__name__}); "
@@ -196,15 +447,86 @@ def _load_graph(target: str) -> CompiledGraph:
     return obj
 
 
+def _load_graphs(target: str) -> dict[str, CompiledGraph]:
+    """The graphs to serve: `{graph.name: graph}` for one graph, or the mapping given."""
+    from .graph import CompiledGraph
+
+    obj = _load_target(target)
+    if isinstance(obj, CompiledGraph):
+        return {obj.name: obj}
+    if not isinstance(obj, Mapping):
+        raise _UsageError(
+            f"{target} is not a CompiledGraph or a mapping of names to graphs "
+            f"(got {type(obj).__name__}); pass one, or a function that returns one"
+        )
+    if not obj:
+        raise _UsageError(f"{target} is an empty mapping: there is no graph to serve")
+    graphs: dict[str, CompiledGraph] = {}
+    for name, graph in obj.items():
+        if not isinstance(name, str) or not name:
+            raise _UsageError(f"{target}: graph names must be non-empty strings, got {name!r}")
+        if not isinstance(graph, CompiledGraph):
+            raise _UsageError(
+                f"{target}[{name!r}] is not a CompiledGraph (got {type(graph).__name__})"
+            )
+        graphs[name] = graph
+    return graphs
+
+
 def _execute(
     app: CompiledGraph, graph_input: Any, args: argparse.Namespace, *, thread_id: str | None = None
 ) -> int:
+    from . import ops
+
+    @contextlib.asynccontextmanager
+    async def local() -> AsyncIterator[Observable[Event]]:
+        try:
+            stream = app.run(graph_input, thread_id=thread_id)
+        except (TypeError, KeyError, ValueError) as exc:
+            raise _UsageError(f"the graph does not take this input: {exc}") from None
+        yield stream.pipe(ops.profile(args.profile)) if args.profile else stream
+
+    return _render(local, args, on_interrupt="run canceled")
+
+
+class _NoEvents(Exception):
+    """The source ended without a single event."""
+
+
+class _Seen:
+    """Counts what passes, so a stream that ended empty can be told apart."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    async def send(self, item: Event) -> None:
+        self.count += 1
+
+    async def close(self) -> None:
+        return None
+
+
+def _render(
+    open_source: Callable[[], AbstractAsyncContextManager[Observable[Event]]],
+    args: argparse.Namespace,
+    *,
+    on_interrupt: str,
+) -> int:
+    """Render a stream live on the terminal (and record it with `--jsonl`).
+
+    Returns 0 when the root run completed, 1 otherwise, 130 after Ctrl-C. An
+    error of the source other than `RunFailed` is raised after the summary.
+
+    Raises:
+        _NoEvents: the source ended (or failed) before its first event.
+    """
     from .sinks import ConsoleSink, JsonlSink
 
     console = ConsoleSink(
         show_thoughts=not args.no_thoughts, show_state=args.verbose, summary=False
     )
-    sinks: list[Any] = [console]
+    seen = _Seen()
+    sinks: list[Any] = [console, seen]
     if args.jsonl:
         try:
             sinks.append(JsonlSink(args.jsonl))
@@ -212,39 +534,40 @@ def _execute(
             raise _UsageError(f"cannot write {args.jsonl}: {exc.strerror}") from None
     renderer = console.renderer
     try:
-        asyncio.run(_consume(app, graph_input, thread_id, sinks, args.profile))
+        asyncio.run(_consume(open_source, sinks))
     except KeyboardInterrupt:
         renderer.interrupted()
         renderer.summary()
-        print("runstream: interrupted, run canceled", file=sys.stderr)
+        print(f"runstream: interrupted, {on_interrupt}", file=sys.stderr)
         return 130
+    except (_UsageError, _NoEvents):
+        raise
+    except Exception:
+        if not seen.count:
+            raise
+        renderer.summary()
+        raise
+    if not seen.count:
+        raise _NoEvents()
     renderer.summary()
     return 0 if renderer.outcome is Phase.COMPLETED else 1
 
 
 async def _consume(
-    app: CompiledGraph,
-    graph_input: Any,
-    thread_id: str | None,
+    open_source: Callable[[], AbstractAsyncContextManager[Observable[Event]]],
     sinks: list[Any],
-    profile_name: str | None,
 ) -> None:
-    from . import ops
     from .graph import RunFailed
     from .sinks import attach
 
-    try:
-        stream = app.run(graph_input, thread_id=thread_id)
-    except (TypeError, KeyError, ValueError) as exc:
-        raise _UsageError(f"the graph does not take this input: {exc}") from None
-    source = stream.pipe(ops.profile(profile_name)) if profile_name else stream
-    att = attach(source, *sinks)
-    try:
-        await att.wait()
-    except RunFailed:
-        pass  # the terminal Workflow(failed) event has been rendered already
-    except asyncio.CancelledError:  # Ctrl-C: stop the run, close the sinks
-        att.dispose()
-        with contextlib.suppress(BaseException):
+    async with open_source() as source:
+        att = attach(source, *sinks)
+        try:
             await att.wait()
-        raise
+        except RunFailed:
+            pass  # the terminal Workflow(failed) event has been rendered already
+        except asyncio.CancelledError:  # Ctrl-C: stop the run, close the sinks
+            att.dispose()
+            with contextlib.suppress(BaseException):
+                await att.wait()
+            raise
