@@ -371,7 +371,16 @@ def create_app(
             await server.visible_run(run_id, who)
             after, profile = _after(websocket), _profile(websocket)
         except HTTPException as exc:
-            await websocket.close(code=4000 + exc.status_code, reason=exc.detail)
+            # Refuse the handshake with the same status and JSON as the HTTP routes
+            # (the WebSocket denial response extension); close otherwise.
+            if "websocket.http.response" in websocket.scope.get("extensions", {}):
+                await websocket.send_denial_response(
+                    JSONResponse(
+                        {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
+                    )
+                )
+            else:
+                await websocket.close(code=4000 + exc.status_code, reason=exc.detail)
             return
         show = None if profile is None or profile.keeps_everything else event_filter(profile)
         await websocket.accept()
