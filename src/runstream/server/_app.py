@@ -175,13 +175,16 @@ class _Server:
 
         async def body() -> AsyncIterator[bytes]:
             yield b"retry: 1000\n\n"
-            async for entry in self.bus.read(run_id, after, heartbeat=heartbeat):
-                if entry is None:
-                    yield b": keep-alive\n\n"
-                    continue
-                frame = _frame(entry, show)
-                if frame is not None:
-                    yield frame
+            try:
+                async for entry in self.bus.read(run_id, after, heartbeat=heartbeat):
+                    if entry is None:
+                        yield b": keep-alive\n\n"
+                        continue
+                    frame = _frame(entry, show)
+                    if frame is not None:
+                        yield frame
+            except HistoryGone:
+                return  # overtaken by eviction: end cleanly; the resume gets 410
 
         return body()
 
@@ -304,13 +307,14 @@ def create_app(
         if record.status != "running" and after is not None and after >= record.events - 1:
             # A finished run with nothing left: 204 tells an EventSource to stop.
             return Response(status_code=204, headers=_SSE_HEADERS)
-        frames = server.frames(run_id, after, profile)
-        try:
-            first = await anext(frames)
-        except HistoryGone as exc:
-            raise HTTPException(410, str(exc)) from None
+        if (-1 if after is None else after) + 1 < record.oldest:
+            raise HTTPException(
+                410, f"events of run {run_id} before seq {record.oldest} are no longer kept"
+            )
         return StreamingResponse(
-            _prepend(first, frames), media_type="text/event-stream", headers=_SSE_HEADERS
+            server.frames(run_id, after, profile),
+            media_type="text/event-stream",
+            headers=_SSE_HEADERS,
         )
 
     async def start_and_stream(request: Request) -> Response:
@@ -383,6 +387,12 @@ def create_app(
                 await websocket.close(code=4000 + exc.status_code, reason=exc.detail)
             return
         show = None if profile is None or profile.keeps_everything else event_filter(profile)
+        record = await server.bus.record(run_id)
+        if record is not None and (-1 if after is None else after) + 1 < record.oldest:
+            await websocket.send_denial_response(
+                JSONResponse({"detail": f"events before seq {record.oldest} are gone"}, 410)
+            )
+            return
         await websocket.accept()
         try:
             async for entry in server.bus.read(run_id, after, heartbeat=server.limits.heartbeat):
@@ -444,9 +454,3 @@ def create_app(
     )
     app.state.runstream = server
     return app
-
-
-async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    yield first
-    async for item in rest:
-        yield item

@@ -34,13 +34,19 @@ class Entry:
 
 @attrs.frozen
 class RunRecord:
-    """What the bus knows about a run."""
+    """What the bus knows about a run.
+
+    Attributes:
+        events: how many events the run has emitted (the next seq).
+        oldest: the seq of the oldest event still kept (0 until eviction).
+    """
 
     run_id: str
     graph: str
     owner: str | None
     status: RunStatus
     events: int
+    oldest: int = 0
 
 
 @runtime_checkable
@@ -197,6 +203,7 @@ class MemoryBus:
             owner=log.owner,
             status=log.status,
             events=log.first_seq + len(log.entries),
+            oldest=log.first_seq,
         )
 
     def _purge(self) -> None:
