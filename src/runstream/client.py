@@ -193,8 +193,9 @@ class RemoteRuns:
         """The run's events as a cold observable, read over Server-Sent Events.
 
         Each subscription opens its own stream: the run's history first, then
-        its live events; it completes after the run's terminal `Workflow`
-        event (whether the run completed, failed or was canceled). A dropped
+        its live events. After the run's terminal `Workflow` event it
+        completes (run completed or canceled) or, as a local run does, errors
+        with `RunFailed` (run failed). A dropped
         connection, a read timeout or a stream that ends early is resumed with
         `Last-Event-ID`, after a backoff, so every event arrives once and in
         order. Disposing the subscription closes the stream; so does
@@ -208,7 +209,8 @@ class RemoteRuns:
             profile: a built-in profile (`"user_chat"`, `"agent_debug"`,
                 `"metrics"` or the `Profile` itself), applied by the server.
 
-        Errors (through `on_error`): `RemoteError` at once for a refusal
+        Errors (through `on_error`): `RunFailed` after a failed run's last
+        event; `RemoteError` at once for a refusal
         (401, 404 unknown run, 410 history no longer kept, 422), or after
         `retries` reconnections in a row failed; `DecodeError` for an event
         the codec cannot read.
