@@ -395,3 +395,58 @@ async def test_observable_from_reactivex_interop_still_works() -> None:
     with anyio.fail_after(5):
         await done.wait()
     assert got == ["start", 5]
+
+
+async def test_async_for_over_a_run_piped_through_runstream_operators() -> None:
+    from runstream import ops
+
+    async def node(state: dict[str, Any], ctx: rs.RunContext) -> None:
+        async with ctx.stream_reply() as m:
+            for word in ("one ", "two ", "three"):
+                await m.write(word)
+        async with ctx.tool("t", {"x": 1}) as call:
+            call.result = 2
+
+    g = rs.StateGraph(name="piped")
+    g.add_node("n", node)
+    g.add_edge(rs.START, "n")
+    app = g.compile()
+    ends = [e async for e in app.run({}).pipe(ops.of_type(rs.ToolEnd))]
+    assert [e.result for e in ends] == [2]
+    replies = [
+        e
+        async for e in app.run({}).pipe(
+            ops.coalesce_text(window=10.0), ops.of_type(rs.AssistantReply)
+        )
+    ]
+    assert "".join(e.text for e in replies) == "one two three"
+    assert len(replies) == 1  # merged: the done chunk flushed it, no need to wait 10 s
+
+
+async def test_async_for_over_a_piped_run_is_bounded_and_break_cancels() -> None:
+    from runstream import ops
+
+    cleaned = anyio.Event()
+    lags: list[int] = []
+    consumed = 0
+
+    async def node(state: dict[str, Any], ctx: rs.RunContext) -> None:
+        try:
+            for i in range(1_000_000):
+                await ctx.custom("tick", i)
+                lags.append(i + 2 - consumed)
+        finally:
+            cleaned.set()
+
+    g = rs.StateGraph(name="endless")
+    g.add_node("n", node)
+    g.add_edge(rs.START, "n")
+    async for _event in g.compile().run({}).pipe(ops.root_only()):
+        consumed += 1
+        if consumed % 100 == 0:
+            await asyncio.sleep(0)
+        if consumed == 5000:
+            break
+    await settle()
+    assert cleaned.is_set()
+    assert max(lags) <= 2 * 1024

@@ -183,3 +183,13 @@ async def test_console_sink_renders_the_run_and_a_summary() -> None:
     assert "search" in text
     assert "5 in" in text  # the usage summary
     assert "2 out" in text
+
+
+async def test_a_source_piped_through_an_operator_can_be_iterated() -> None:
+    async def numbers() -> AsyncIterator[Any]:
+        for i in range(5):
+            yield i
+            yield str(i)
+
+    got = [i async for i in rs.from_async_iterable(numbers).pipe(rs.ops.of_type(int))]
+    assert got == [0, 1, 2, 3, 4]

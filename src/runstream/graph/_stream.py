@@ -5,19 +5,22 @@ from __future__ import annotations
 import asyncio
 import contextvars
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from reactivex import Observable, abc
 from reactivex.disposable import Disposable
+from reactivex.scheduler.eventloop import AsyncIOScheduler
 
-from .._flow import Flow, current_flow
+from .._flow import Flow, current_flow, subscribing
 from ..events import Event, RunInfo
 from ._engine import Run, Tree, new_id
 
 if TYPE_CHECKING:
     from ._compiled import CompiledGraph
 
-__all__ = ["RunStream"]
+__all__ = ["RunStream", "iterate"]
+
+T = TypeVar("T")
 
 _NO_LOOP = (
     "subscribing to a run needs a running asyncio event loop: iterate it with "
@@ -135,18 +138,8 @@ class RunStream(Observable[Event]):
 
         return Disposable(dispose)
 
-    async def __aiter__(self) -> AsyncIterator[Event]:
-        buffer = _Buffer(self._buffer)
-        subscription = buffer.subscribe(self)
-        try:
-            while True:
-                chunk = await buffer.take()
-                if chunk is None:
-                    return
-                for event in chunk:
-                    yield event
-        finally:
-            subscription.dispose()
+    def __aiter__(self) -> AsyncIterator[Event]:
+        return iterate(self, self._buffer)
 
     def _iterate_sync(self) -> Iterator[Event]:
         try:
@@ -159,7 +152,7 @@ class RunStream(Observable[Event]):
                 "`async for event in app.run(...)`"
             )
         loop = asyncio.new_event_loop()
-        buffer = _Buffer(self._buffer)
+        buffer = _Buffer[Event](self._buffer)
 
         async def start() -> abc.DisposableBase:
             return buffer.subscribe(self)
@@ -208,7 +201,26 @@ async def _drive(
         on_completed()
 
 
-class _Buffer:
+async def iterate(source: Observable[T], buffer: int = 1024) -> AsyncIterator[T]:
+    """Iterate any observable with a bounded buffer whose demand reaches the run.
+
+    Used by `async for` over a run, or over a run piped through runstream's
+    operators. Leaving the loop disposes the subscription, which cancels the run.
+    """
+    pending = _Buffer[T](buffer)
+    subscription = pending.subscribe(source)
+    try:
+        while True:
+            chunk = await pending.take()
+            if chunk is None:
+                return
+            for item in chunk:
+                yield item
+    finally:
+        subscription.dispose()
+
+
+class _Buffer(Generic[T]):
     """The bounded buffer behind `async for` and `stream()`."""
 
     __slots__ = ("_flow", "_items", "_limit", "_waiter", "done", "error")
@@ -217,14 +229,25 @@ class _Buffer:
         if limit < 1:
             raise ValueError(f"buffer must be at least 1, got {limit}")
         self._limit = limit
-        self._items: list[Event] = []
+        self._items: list[T] = []
         self._waiter: asyncio.Future[None] | None = None
         self._flow = Flow()
         self.done = False
         self.error: Exception | None = None
 
-    def subscribe(self, source: RunStream) -> abc.DisposableBase:
-        return source._start(self._on_next, self._on_error, self._on_completed, self._flow)
+    def subscribe(self, source: Observable[T]) -> abc.DisposableBase:
+        if isinstance(source, RunStream):
+            return source._start(
+                self._on_next,  # type: ignore[arg-type]
+                self._on_error,
+                self._on_completed,
+                self._flow,
+            )
+        scheduler = AsyncIOScheduler(asyncio.get_running_loop())
+        with subscribing(self._flow):
+            return source.subscribe(
+                self._on_next, self._on_error, self._on_completed, scheduler=scheduler
+            )
 
     def _wake(self) -> None:
         waiter = self._waiter
@@ -233,9 +256,9 @@ class _Buffer:
             if not waiter.done():
                 waiter.set_result(None)
 
-    def _on_next(self, event: Event) -> None:
+    def _on_next(self, item: T) -> None:
         items = self._items
-        items.append(event)
+        items.append(item)
         if len(items) >= self._limit:
             self._flow.pause(self)
         if self._waiter is not None:
@@ -250,7 +273,7 @@ class _Buffer:
         self.done = True
         self._wake()
 
-    async def take(self) -> list[Event] | None:
+    async def take(self) -> list[T] | None:
         """Everything buffered, waiting for something; None at the end."""
         while not self._items:
             if self.done:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any, Generic, TypeVar
 
 from reactivex import Observable, abc
@@ -43,8 +43,15 @@ class LeanObservable(Observable[_T]):
     it skips reactivex's `AutoDetachObserver`, which costs a call per layer on
     every item. Our operators keep the observer grammar themselves: nothing
     after completion, an error or disposal. Subscribed with an observer object,
-    it behaves as any `Observable`.
+    it behaves as any `Observable`. It can also be iterated with `async for`,
+    like the run it comes from.
     """
+
+    def __aiter__(self) -> AsyncIterator[_T]:
+        """`async for` over a piped run: bounded, demand-aware; `break` cancels the run."""
+        from ..graph._stream import iterate
+
+        return iterate(self)
 
     def subscribe(
         self,
