@@ -245,7 +245,7 @@ async def open_gate(base: str, key: str) -> None:
 # --- the raw SSE client ---------------------------------------------------------------------
 
 _TICK_TS = re.compile(rb'"ts":([0-9.]+),"name":"tick"')
-_ID = re.compile(rb"\nid: (\d+)\n")
+_ID = re.compile(rb"(?:^|\n)id: (\d+)\n")
 
 
 class SseReader(asyncio.Protocol):

@@ -65,11 +65,13 @@ class RunBus(Protocol):
 
     def read(
         self, run_id: str, after: int | None = None, *, heartbeat: float | None = None
-    ) -> AsyncIterator[Entry | None]:
+    ) -> AsyncIterator[Sequence[Entry]]:
         """The run's entries after `after` (all when None): history, then live.
 
-        Ends after the root run's terminal event. Yields None after `heartbeat`
-        idle seconds, so a transport can send keep-alives.
+        Entries come in batches (whatever is there when the reader asks), so a
+        transport can write several in one go. Ends after the root run's
+        terminal event. Yields an empty batch after `heartbeat` idle seconds,
+        so a transport can send keep-alives.
 
         Raises:
             KeyError: no such run.
@@ -79,6 +81,8 @@ class RunBus(Protocol):
     async def record(self, run_id: str) -> RunRecord | None:
         """The run's record, or None if the bus does not know it."""
 
+
+_BATCH = 64  # entries handed to a reader at once
 
 _STATUS: dict[str, RunStatus] = {
     "completed": "completed",
@@ -169,8 +173,8 @@ class MemoryBus:
 
     async def read(
         self, run_id: str, after: int | None = None, *, heartbeat: float | None = None
-    ) -> AsyncIterator[Entry | None]:
-        """History after `after`, then live entries; ends after the root's end."""
+    ) -> AsyncIterator[Sequence[Entry]]:
+        """History after `after`, then live entries, in batches; ends after the root's end."""
         log = self._logs.get(run_id)
         if log is None:
             raise KeyError(run_id)
@@ -182,15 +186,16 @@ class MemoryBus:
                     f"events of run {run_id} before seq {log.first_seq} are no longer kept"
                 )
             if index < len(log.entries):
-                batch = log.entries[index:]  # a copy: appends and evictions go on meanwhile
-                for entry in batch:
-                    yield entry
+                # A bounded copy: appends and evictions go on meanwhile, and a reader
+                # far behind never holds more than one batch of references.
+                batch = log.entries[index : index + _BATCH]
                 position += len(batch)
+                yield batch
                 continue
             if log.status != "running":
                 return
             if not await log.wait(heartbeat):
-                yield None
+                yield ()
 
     async def record(self, run_id: str) -> RunRecord | None:
         """The run's record, or None."""
