@@ -14,7 +14,7 @@ import contextlib
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 
-__all__ = ["Flow", "current_flow", "subscribing"]
+__all__ = ["Flow", "clear_flow", "current_flow", "subscribing"]
 
 
 class Flow:
@@ -91,6 +91,11 @@ _CURRENT: ContextVar[Flow | None] = ContextVar("runstream_flow", default=None)
 def current_flow() -> Flow | None:
     """The flow of the subscription being made right now, if any."""
     return _CURRENT.get()
+
+
+def clear_flow() -> None:
+    """Forget the current flow in this context (a run's own task starts with none)."""
+    _CURRENT.set(None)
 
 
 @contextlib.contextmanager

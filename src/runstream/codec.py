@@ -39,6 +39,7 @@ __all__ = [
     "from_dict",
     "jsonable",
     "loads",
+    "loose_json",
     "to_dict",
 ]
 
@@ -133,6 +134,28 @@ def jsonable(value: object, field: str = "value") -> JSON:
         raise EncodeError(f"field '{where}': {e.problem}") from None
     except RecursionError:
         raise EncodeError(f"field '{field}': nested too deeply") from None
+
+
+def loose_json(value: object, fallback: Callable[[object], str] = repr) -> JSON:
+    """`value` as JSON where it can be; what cannot becomes `fallback(value)`.
+
+    A mapping is converted key by key, so one odd value does not hide the rest:
+    `{"n": 1, "when": datetime(...)}` gives `{"n": 1, "when": "datetime(...)"}`.
+    Never raises `EncodeError`; used for state deltas and results that may
+    hold anything.
+    """
+    if isinstance(value, Mapping):
+        out: dict[str, JSON] = {}
+        for key, item in value.items():
+            try:
+                out[str(key)] = jsonable(item, str(key))
+            except EncodeError:
+                out[str(key)] = fallback(item)
+        return out
+    try:
+        return jsonable(value)
+    except EncodeError:
+        return fallback(value)
 
 
 def _json_fields(cls: type[Any]) -> tuple[str, ...]:

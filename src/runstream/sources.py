@@ -17,7 +17,7 @@ import anyio
 from reactivex import Observable, abc
 from reactivex.disposable import Disposable
 
-from ._flow import _CURRENT, Flow, current_flow
+from ._flow import Flow, clear_flow, current_flow
 from .codec import DecodeError, loads
 from .events import Event
 
@@ -63,7 +63,7 @@ def from_async_iterable(factory: Callable[[], AsyncIterable[T]]) -> Observable[T
         flow = current_flow()
         state = {"disposed": False, "started": False, "stop": False}
         context = contextvars.copy_context()
-        context.run(_CURRENT.set, None)
+        context.run(clear_flow)
         task = loop.create_task(_pump(factory, observer, flow, state), context=context)
         _LIVE.add(task)
         task.add_done_callback(_LIVE.discard)

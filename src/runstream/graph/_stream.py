@@ -5,22 +5,20 @@ from __future__ import annotations
 import asyncio
 import contextvars
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any
 
-from reactivex import Observable, abc
+from reactivex import abc
 from reactivex.disposable import Disposable
-from reactivex.scheduler.eventloop import AsyncIOScheduler
 
-from .._flow import Flow, current_flow, subscribing
+from .._flow import Flow, clear_flow, current_flow
+from .._observable import Buffer, LeanObservable, iterate, nothing, raise_error
 from ..events import Event, RunInfo
 from ._engine import Run, Tree, new_id
 
 if TYPE_CHECKING:
     from ._compiled import CompiledGraph
 
-__all__ = ["RunStream", "iterate"]
-
-T = TypeVar("T")
+__all__ = ["RunStream"]
 
 _NO_LOOP = (
     "subscribing to a run needs a running asyncio event loop: iterate it with "
@@ -33,7 +31,7 @@ _NO_LOOP = (
 _LIVE: set[asyncio.Task[None]] = set()
 
 
-class RunStream(Observable[Event]):
+class RunStream(LeanObservable[Event]):
     """A run that has not started: each subscription starts a new one.
 
     Subscribe with reactivex (`.pipe(...)`, `.subscribe(...)`), iterate it with
@@ -83,7 +81,9 @@ class RunStream(Observable[Event]):
         # Plain callbacks (what operators pass): the run already keeps the observer
         # grammar (nothing after the end, nothing after disposal), so it skips
         # reactivex's AutoDetachObserver and its cost on every event.
-        return self._start(on_next, on_error or _raise, on_completed or _nothing, current_flow())
+        return self._start(
+            on_next, on_error or raise_error, on_completed or nothing, current_flow()
+        )
 
     def _new_run(self, on_next: Callable[[Event], None] | None, flow: Flow | None) -> Run:
         info = RunInfo(
@@ -127,7 +127,7 @@ class RunStream(Observable[Event]):
         # The run's own task must not see this subscriber's flow: a node that
         # subscribes to another run would otherwise pick it up.
         context = contextvars.copy_context()
-        context.run(_clear_flow)
+        context.run(clear_flow)
         task = loop.create_task(_drive(run, on_error, on_completed), context=context)
         _LIVE.add(task)
         task.add_done_callback(_LIVE.discard)
@@ -152,7 +152,7 @@ class RunStream(Observable[Event]):
                 "`async for event in app.run(...)`"
             )
         loop = asyncio.new_event_loop()
-        buffer = _Buffer[Event](self._buffer)
+        buffer = Buffer[Event](self._buffer)
 
         async def start() -> abc.DisposableBase:
             return buffer.subscribe(self)
@@ -174,20 +174,6 @@ class RunStream(Observable[Event]):
             loop.close()
 
 
-def _raise(error: Exception) -> None:
-    raise error
-
-
-def _nothing() -> None:
-    pass
-
-
-def _clear_flow() -> None:
-    from .._flow import _CURRENT
-
-    _CURRENT.set(None)
-
-
 async def _drive(
     run: Run, on_error: Callable[[Exception], None], on_completed: Callable[[], None]
 ) -> None:
@@ -199,90 +185,3 @@ async def _drive(
         return
     if not run.tree.disposed:
         on_completed()
-
-
-async def iterate(source: Observable[T], buffer: int = 1024) -> AsyncIterator[T]:
-    """Iterate any observable with a bounded buffer whose demand reaches the run.
-
-    Used by `async for` over a run, or over a run piped through runstream's
-    operators. Leaving the loop disposes the subscription, which cancels the run.
-    """
-    pending = _Buffer[T](buffer)
-    subscription = pending.subscribe(source)
-    try:
-        while True:
-            chunk = await pending.take()
-            if chunk is None:
-                return
-            for item in chunk:
-                yield item
-    finally:
-        subscription.dispose()
-
-
-class _Buffer(Generic[T]):
-    """The bounded buffer behind `async for` and `stream()`."""
-
-    __slots__ = ("_flow", "_items", "_limit", "_waiter", "done", "error")
-
-    def __init__(self, limit: int) -> None:
-        if limit < 1:
-            raise ValueError(f"buffer must be at least 1, got {limit}")
-        self._limit = limit
-        self._items: list[T] = []
-        self._waiter: asyncio.Future[None] | None = None
-        self._flow = Flow()
-        self.done = False
-        self.error: Exception | None = None
-
-    def subscribe(self, source: Observable[T]) -> abc.DisposableBase:
-        if isinstance(source, RunStream):
-            return source._start(
-                self._on_next,  # type: ignore[arg-type]
-                self._on_error,
-                self._on_completed,
-                self._flow,
-            )
-        scheduler = AsyncIOScheduler(asyncio.get_running_loop())
-        with subscribing(self._flow):
-            return source.subscribe(
-                self._on_next, self._on_error, self._on_completed, scheduler=scheduler
-            )
-
-    def _wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None:
-            self._waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
-
-    def _on_next(self, item: T) -> None:
-        items = self._items
-        items.append(item)
-        if len(items) >= self._limit:
-            self._flow.pause(self)
-        if self._waiter is not None:
-            self._wake()
-
-    def _on_error(self, error: Exception) -> None:
-        self.error = error
-        self.done = True
-        self._wake()
-
-    def _on_completed(self) -> None:
-        self.done = True
-        self._wake()
-
-    async def take(self) -> list[T] | None:
-        """Everything buffered, waiting for something; None at the end."""
-        while not self._items:
-            if self.done:
-                if self.error is not None:
-                    raise self.error
-                return None
-            self._waiter = asyncio.get_running_loop().create_future()
-            await self._waiter
-        chunk = self._items
-        self._items = []
-        self._flow.resume(self)
-        return chunk
