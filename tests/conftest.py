@@ -47,8 +47,19 @@ def check_invariants(events: Sequence[rs.Event]) -> None:
         assert terminals[0] is evs[-1], f"{run_id}: terminal event is not the last"
     starts = {e.child_run_id: e for e in events if isinstance(e, rs.AgentRunStarted)}
     ends = {e.tool_call_id: e for e in events if isinstance(e, rs.ToolEnd)}
-    ids = [e.tool_call_id for e in events if isinstance(e, rs.ToolStart)]
+    tool_starts = [e for e in events if isinstance(e, rs.ToolStart)]
+    ids = [e.tool_call_id for e in tool_starts]
     assert len(ids) == len(set(ids)), "tool_call_id must be unique in the run tree"
+    tool_ends = [e.tool_call_id for e in events if isinstance(e, rs.ToolEnd)]
+    assert len(tool_ends) == len(set(tool_ends)), "one ToolEnd per tool call"
+    for start in tool_starts:
+        end = ends.get(start.tool_call_id)
+        assert end is not None, f"ToolStart {start.tool_call_id} has no ToolEnd"
+        assert end.run_id == start.run_id, "a ToolEnd belongs to the run of its ToolStart"
+        assert position[id(start)] < position[id(end)], "ToolEnd must follow its ToolStart"
+    for child_run_id, link in starts.items():
+        assert child_run_id in by_run, f"AgentRunStarted for {child_run_id}, which never ran"
+        assert link.tool_call_id in ids, "AgentRunStarted belongs to a tool call"
     for run_id, evs in by_run.items():
         parent = evs[0].parent_run_id
         if parent is None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 
@@ -18,36 +19,48 @@ __all__ = ["Flow", "clear_flow", "current_flow", "subscribing"]
 
 
 class Flow:
-    """A demand gate plus a cancel request line, for one subscription."""
+    """A demand gate plus a cancel request line, for one subscription.
 
-    __slots__ = ("_blockers", "_on_cancel", "_waiter", "cancel_requested", "nudged")
+    Attributes:
+        paused: True while any consumer has asked the producer to wait. A plain
+            attribute, read on every emit.
+        nudged: a consumer that drops instead of blocking asked the producer to
+            let other tasks run once.
+        cancel_requested: `request_cancel` was called.
+    """
+
+    __slots__ = ("_blockers", "_on_cancel", "_waiters", "cancel_requested", "nudged", "paused")
 
     def __init__(self) -> None:
         self._blockers: set[object] = set()
-        self._waiter: asyncio.Future[None] | None = None
+        self._waiters: deque[asyncio.Future[None]] = deque()
         self._on_cancel: list[Callable[[], None]] = []
         self.cancel_requested = False
         self.nudged = False
-
-    @property
-    def paused(self) -> bool:
-        """True while any consumer has asked the producer to wait."""
-        return bool(self._blockers)
+        self.paused = False
 
     def pause(self, key: object) -> None:
         """Ask the producer to wait until `resume(key)`."""
         self._blockers.add(key)
+        self.paused = True
 
     def resume(self, key: object) -> None:
         """Withdraw `key`'s pause; the producer goes on once no pause is left."""
         blockers = self._blockers
         if key in blockers:
             blockers.discard(key)
-            waiter = self._waiter
-            if not blockers and waiter is not None:
-                self._waiter = None
-                if not waiter.done():
-                    waiter.set_result(None)
+            if not blockers:
+                self.paused = False
+                self._wake_next()
+
+    def _wake_next(self) -> None:
+        """Let the longest-waiting emitter go; it passes the turn on (see `wait`)."""
+        waiters = self._waiters
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
 
     def nudge(self) -> None:
         """Ask the producer to let other tasks run once, without waiting for room.
@@ -58,12 +71,33 @@ class Flow:
         self.nudged = True
 
     async def wait(self) -> None:
-        """Wait while paused; returns at once when not."""
-        while self._blockers:
-            waiter = self._waiter
-            if waiter is None or waiter.done():
-                waiter = self._waiter = asyncio.get_running_loop().create_future()
-            await asyncio.shield(waiter)
+        """Wait while paused; returns at once when not.
+
+        Waiters go first in, first out, and one at a time, as `asyncio.Queue`
+        wakes its putters: a resume wakes the longest-waiting emitter, which
+        wakes the next as it leaves while there is still room. A thousand
+        parallel emitters blocked on one consumer cost one wake-up per emitter
+        that gets to emit, not a thousand per resume.
+        """
+        if not self.paused:
+            return
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+        self._waiters.append(waiter)
+        try:
+            while True:
+                await waiter
+                if not self.paused:
+                    break
+                # Paused again before this task ran: keep its place at the front.
+                waiter = loop.create_future()
+                self._waiters.appendleft(waiter)
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled() and not self.paused:
+                self._wake_next()  # this task was given the turn: pass it on
+            raise
+        if self._waiters:
+            self._wake_next()
 
     @property
     def bound(self) -> bool:

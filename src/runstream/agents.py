@@ -512,8 +512,5 @@ def create_agent(
     g.add_edge(START, "model")
     g.add_conditional_edges("model", route)
     g.add_edge("tools", "model")
-    app = g.compile()
-    app._input_adapter = _input_state
     # Each turn is two steps (model, tools): never let the step limit preempt max_turns.
-    app.max_steps = max(app.max_steps, 2 * max_turns + 1)
-    return app
+    return g.compile(max_steps=max(50, 2 * max_turns + 1), input_adapter=_input_state)

@@ -132,9 +132,14 @@ def _now() -> float:
     return time.time()
 
 
-@attrs.frozen(slots=True, kw_only=True)
+@attrs.define(slots=True, kw_only=True, eq=False)
 class _EventBase:
-    """Fields every event has; the run-constant ones come through `run`."""
+    """Fields every event has; the run-constant ones come through `run`.
+
+    The base itself is not frozen (it is never instantiated): every concrete
+    class is, so user code cannot assign to an event. The runtime fills events
+    through mutable twins of the same layout (see `_positional_builder`).
+    """
 
     run: RunInfo
     node: str | None = None
@@ -384,25 +389,23 @@ def _accept_flat_identity(cls: type[Any]) -> None:
     cls.__init__ = __init__
 
 
-def _slot_setter(cls: type[Any], name: str) -> Any:
-    for klass in cls.__mro__:
-        if name in klass.__dict__:
-            return klass.__dict__[name].__set__
-    raise AttributeError(name)  # pragma: no cover - every field has a slot
-
-
 def _positional_builder(cls: type[Any]) -> None:
     """Give `cls` a `_build(run, node, seq, ts, *own fields)` for the runtime's hot path.
 
-    It fills the slots directly: half the cost of the keyword `__init__`, with no
-    validation, so only the runtime (which passes well-formed values) uses it.
+    A frozen attrs instance can only be filled through its slots' descriptors,
+    one call per field. `_build` fills a twin class instead: the same slots on
+    the same (unfrozen) base, so plain attribute stores work, then turns the
+    instance into `cls`, which Python allows between classes of one layout.
+    That is half the cost of the descriptor calls, with no validation, so only
+    the runtime (which passes well-formed values) uses it.
     """
+    own = tuple(a.name for a in attrs.fields(cls) if a.name in cls.__slots__)
+    twin = type(f"_{cls.__name__}Fill", (_EventBase,), {"__slots__": own, "__module__": __name__})
     names = [a.name for a in attrs.fields(cls)]
-    namespace: dict[str, Any] = {"new": object.__new__, "cls": cls}
-    body = ["    obj = new(cls)"]
-    for name in names:
-        namespace[f"set_{name}"] = _slot_setter(cls, name)
-        body.append(f"    set_{name}(obj, {name})")
+    namespace: dict[str, Any] = {"new": object.__new__, "cls": cls, "twin": twin}
+    body = ["    obj = new(twin)"]
+    body += [f"    obj.{name} = {name}" for name in names]
+    body.append("    obj.__class__ = cls")
     source = f"def _build({', '.join(names)}):\n" + "\n".join(body) + "\n    return obj\n"
     exec(source, namespace)
     cls._build = staticmethod(namespace["_build"])

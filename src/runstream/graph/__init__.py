@@ -11,10 +11,11 @@ Example:
     ```
 """
 
-from ._builder import END, START, Command, StateGraph
+from ._builder import StateGraph
 from ._compiled import CompiledGraph
 from ._context import RunContext, TextStream, ToolCallHandle
 from ._errors import GraphError, RoutingError, RunCanceled, RunFailed, StepLimitError
+from ._spec import END, START, Command
 from ._stream import RunStream
 
 __all__ = [

@@ -5,85 +5,14 @@ from __future__ import annotations
 import inspect
 import typing
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
-import attrs
-
+from .._callables import is_async_callable
+from ._compiled import DEFAULT_MAX_STEPS, CompiledGraph
 from ._errors import GraphError
+from ._spec import END, START, GraphSpec, NodeSpec, Reducer, Router
 
-if TYPE_CHECKING:
-    from ._compiled import CompiledGraph
-
-__all__ = ["END", "START", "Command", "StateGraph"]
-
-START: Literal["__start__"] = "__start__"
-"""The virtual node a graph starts from: `add_edge(START, "first")`."""
-END: Literal["__end__"] = "__end__"
-"""The virtual node a branch finishes at: a router may return it."""
-
-Reducer = Callable[[Any, Any], Any]
-
-
-@attrs.frozen
-class Command:
-    """What a node may return instead of a dict: a state update and where to go next.
-
-    Attributes:
-        update: the node's state delta, merged like a returned dict.
-        goto: the node or nodes to run in the next step (`END` ends this branch).
-    """
-
-    update: Mapping[str, Any] | None = None
-    goto: str | Sequence[str] = ()
-
-    def targets(self) -> tuple[str, ...]:
-        """`goto` as a tuple of node names."""
-        return (self.goto,) if isinstance(self.goto, str) else tuple(self.goto)
-
-
-@attrs.frozen
-class NodeSpec:
-    """A node as the engine runs it."""
-
-    name: str
-    fn: Callable[..., Any]
-    is_async: bool
-    takes_ctx: bool
-    internal: bool
-    destinations: tuple[str, ...]
-
-
-@attrs.frozen
-class Router:
-    """A conditional edge: `fn(state)` picks the next nodes."""
-
-    source: str
-    fn: Callable[..., Any]
-    is_async: bool
-    path_map: Mapping[Hashable, str] | None
-    targets: tuple[str, ...] | None  # statically known destinations, if any
-
-
-@attrs.frozen
-class GraphSpec:
-    """Everything `compile()` checked, frozen for the engine."""
-
-    name: str
-    nodes: Mapping[str, NodeSpec]
-    entry: tuple[str, ...]
-    entry_routers: tuple[Router, ...]
-    edges: Mapping[str, tuple[str, ...]]
-    joins: tuple[tuple[frozenset[str], str], ...]
-    routers: Mapping[str, tuple[Router, ...]]
-    reducers: Mapping[str, Reducer]
-    keys: frozenset[str] | None  # None: any key is allowed
-
-
-def _is_async(fn: Callable[..., Any]) -> bool:
-    if inspect.iscoroutinefunction(fn):
-        return True
-    call = getattr(fn, "__call__", None)  # noqa: B004 - callable objects
-    return call is not None and inspect.iscoroutinefunction(call)
+__all__ = ["StateGraph"]
 
 
 def _arity(fn: Callable[..., Any], what: str) -> int:
@@ -200,7 +129,7 @@ class StateGraph:
         self._nodes[name] = NodeSpec(
             name=name,
             fn=fn,
-            is_async=_is_async(fn),
+            is_async=is_async_callable(fn),
             takes_ctx=arity == 2,
             internal=internal,
             destinations=tuple(destinations),
@@ -248,18 +177,30 @@ class StateGraph:
             targets = tuple(mapping.values())
         else:
             targets = tuple(path_map)
-        self._routers.append(Router(source, path, _is_async(path), mapping, targets))
+        self._routers.append(Router(source, path, is_async_callable(path), mapping, targets))
         return self
 
-    def compile(self) -> CompiledGraph:
+    def compile(
+        self,
+        *,
+        max_steps: int = DEFAULT_MAX_STEPS,
+        input_adapter: Callable[[Any], Mapping[str, Any]] | None = None,
+    ) -> CompiledGraph:
         """Check the graph and freeze it into a runnable `CompiledGraph`.
+
+        Args:
+            max_steps: the default step limit of its runs.
+            input_adapter: turns what `run(input)` is given into the initial
+                state, e.g. a user's message string into `{"messages": [...]}`.
 
         Raises:
             GraphError: no entry edge from START, an edge or route to an unknown
                 node, or a node that can never be reached (each named).
         """
-        from ._compiled import CompiledGraph
-
+        if type(max_steps) is not int or max_steps < 1:
+            raise ValueError(f"max_steps must be a positive int, got {max_steps!r}")
+        if input_adapter is not None and not callable(input_adapter):
+            raise TypeError(f"input_adapter must be callable, got {type(input_adapter).__name__}")
         nodes = self._nodes
         known = set(nodes) | {START, END}
 
@@ -341,5 +282,6 @@ class StateGraph:
             routers={k: tuple(v) for k, v in routers.items()},
             reducers=reducers,
             keys=keys,
+            input_adapter=input_adapter,
         )
-        return CompiledGraph(spec)
+        return CompiledGraph(spec, max_steps=max_steps)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any
 
 from .._flow import subscribing
+from .._ids import new_id
 from ..events import Event, Phase, RunInfo
-from ._builder import GraphSpec
-from ._engine import Run, Tree, new_id
+from ._context import RunContext
+from ._engine import Run, Tree
 from ._errors import RunCanceled
+from ._spec import GraphSpec
 from ._stream import RunStream
 
 __all__ = ["CompiledGraph"]
@@ -29,7 +31,11 @@ class CompiledGraph:
         self._spec = spec
         self.name = spec.name
         self.max_steps = max_steps
-        self._input_adapter: Callable[[Any], Mapping[str, Any]] | None = None
+
+    @property
+    def spec(self) -> GraphSpec:
+        """The checked graph as the engine runs it (for runtimes and adapters)."""
+        return self._spec
 
     @property
     def nodes(self) -> tuple[str, ...]:
@@ -39,25 +45,14 @@ class CompiledGraph:
     def __repr__(self) -> str:
         return f"<CompiledGraph {self.name!r} nodes={list(self._spec.nodes)}>"
 
-    def _initial_state(self, input: object) -> dict[str, Any]:
-        adapter = self._input_adapter
-        if adapter is not None:
-            input = adapter(input)
-        if input is None:
-            return {}
-        if not isinstance(input, Mapping):
-            raise TypeError(
-                f"input to {self.name!r} must be a dict of state keys, got {type(input).__name__}"
-            )
-        keys = self._spec.keys
-        if keys is not None:
-            unknown = [k for k in input if k not in keys]
-            if unknown:
-                raise KeyError(
-                    f"input to {self.name!r} has {', '.join(map(repr, unknown))}, not in the "
-                    f"state schema (keys: {', '.join(sorted(keys))})"
-                )
-        return dict(input)
+    def initial_state(self, input: object) -> dict[str, Any]:
+        """The state a run of `input` starts from (after the graph's input adapter).
+
+        Raises:
+            TypeError: `input` is not a dict of state keys.
+            KeyError: `input` has keys that are not in the state schema.
+        """
+        return self._spec.initial_state(input)
 
     def _limits(self, max_steps: int | None, timeout: float | None) -> int:
         steps = self.max_steps if max_steps is None else max_steps
@@ -91,8 +86,8 @@ class CompiledGraph:
         """
         steps = self._limits(max_steps, timeout)
         return RunStream(
-            self,
-            self._initial_state(input),
+            self._spec,
+            self._spec.initial_state(input),
             thread_id=thread_id,
             run_id=run_id,
             max_steps=steps,
@@ -117,9 +112,9 @@ class CompiledGraph:
         steps = self._limits(max_steps, timeout)
         info = RunInfo(run_id=run_id or new_id(), agent=self.name, thread_id=thread_id)
         run = Run(
-            self,
-            self._initial_state(input),
-            Tree(None, None),
+            self._spec,
+            self._spec.initial_state(input),
+            Tree(None, None, RunContext),
             info,
             max_steps=steps,
             timeout=timeout,

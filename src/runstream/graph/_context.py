@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import secrets
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, cast
 
 import anyio
 
-from ..codec import EncodeError, jsonable
+from .._ids import short_id
+from ..codec import EncodeError, jsonable, loose_json
 from ..events import (
     JSON,
     AgentRunStarted,
@@ -19,33 +19,29 @@ from ..events import (
     ErrorInfo,
     Phase,
     PlannerThought,
-    RunInfo,
     ToolEnd,
     ToolStart,
     ToolUpdate,
     Usage,
     Workflow,
 )
-from ._builder import NodeSpec
-from ._engine import YIELD_EVERY, Run, check_progress, new_id
+from ._engine import YIELD_EVERY, Run, check_progress
+from ._errors import RunFailed
+from ._spec import Graph, NodeSpec
 
 if TYPE_CHECKING:
     from ..models import ChatModel, Message
-    from ._compiled import CompiledGraph
 
 __all__ = ["RunContext", "TextStream", "ToolCallHandle"]
 
 
 _time = time.time
+_build_custom = cast(Any, Custom)._build
 
 
 def _unwinding(exc: BaseException | None) -> bool:
     """True while a cancellation unwinds: nothing may be awaited then."""
     return exc is not None and isinstance(exc, anyio.get_cancelled_exc_class())
-
-
-def _short_id(prefix: str) -> str:
-    return f"{prefix}_{secrets.token_hex(8)}"
 
 
 class TextStream:
@@ -60,7 +56,7 @@ class TextStream:
     def __init__(self, ctx: RunContext, cls: type[AssistantReply] | type[PlannerThought]) -> None:
         self._ctx = ctx
         self._cls = cls
-        self.message_id = _short_id("msg")
+        self.message_id = short_id("msg")
         # Everything constant for the stream, looked up once: write() is the
         # hottest path of a streaming run.
         self._tree = ctx._run.tree
@@ -78,7 +74,7 @@ class TextStream:
         # Tree.emit, inlined for the one event that streams by the thousand.
         tree = self._tree
         flow = tree.flow
-        if flow is not None and flow._blockers:
+        if flow is not None and flow.paused:
             await flow.wait()
         seq = tree.seq
         tree.seq = seq + 1
@@ -88,7 +84,7 @@ class TextStream:
         on_next = tree.on_next
         if on_next is not None and not tree.disposed:
             on_next(event)
-        if (flow is not None and (flow._blockers or flow.nudged)) or not seq % YIELD_EVERY:
+        if (flow is not None and (flow.paused or flow.nudged)) or not seq % YIELD_EVERY:
             await tree.checkpoint()
 
     async def __aenter__(self) -> TextStream:
@@ -143,8 +139,18 @@ class ToolCallHandle:
 
     async def __aenter__(self) -> ToolCallHandle:
         ctx = self._ctx
+        run = ctx._run
+        await run.wait_ready()
         self._started = time.perf_counter()
-        await ctx._run.emit(ToolStart, ctx.node, self.tool_call_id, self.tool_name, self.payload)
+        tree = run.tree
+        fields = (self.tool_call_id, self.tool_name, self.payload)
+        if tree.emit(ToolStart, run.info, ctx.node, *fields):
+            # The start is out: whatever cuts the wait short must still end the call.
+            try:
+                await tree.checkpoint()
+            except BaseException as exc:
+                ctx._end_tool(self, exc)
+                raise
         return self
 
     async def __aexit__(
@@ -192,9 +198,7 @@ class RunContext:
 
     async def reply(self, text: str) -> None:
         """Emit a whole reply as one `AssistantReply(done=True)`."""
-        await self._run.emit(
-            AssistantReply, self.node, text, _short_id("msg"), True, self._internal
-        )
+        await self._run.emit(AssistantReply, self.node, text, short_id("msg"), True, self._internal)
 
     def stream_reply(self) -> TextStream:
         """Stream a reply: `async with ctx.stream_reply() as m: await m.write(delta)`."""
@@ -202,9 +206,7 @@ class RunContext:
 
     async def think(self, text: str) -> None:
         """Emit a whole planner thought as one `PlannerThought(done=True)`."""
-        await self._run.emit(
-            PlannerThought, self.node, text, _short_id("msg"), True, self._internal
-        )
+        await self._run.emit(PlannerThought, self.node, text, short_id("msg"), True, self._internal)
 
     def stream_thought(self) -> TextStream:
         """Stream a thought, like `stream_reply`."""
@@ -231,7 +233,7 @@ class RunContext:
         payload_json = jsonable({} if payload is None else payload, "payload")
         ids = self._run.tree.tool_ids
         if tool_call_id is None:
-            tool_call_id = _short_id("call")
+            tool_call_id = short_id("call")
         elif tool_call_id in ids:
             raise ValueError(f"tool_call_id {tool_call_id!r} is already used in this run")
         ids.add(tool_call_id)
@@ -244,8 +246,6 @@ class RunContext:
             if isinstance(exc, anyio.get_cancelled_exc_class()):
                 error = ErrorInfo("Canceled", "the run was canceled")
             else:
-                from ._errors import RunFailed
-
                 error = exc.error if isinstance(exc, RunFailed) else ErrorInfo.from_exception(exc)
         else:
             try:
@@ -280,13 +280,28 @@ class RunContext:
         await self._run.emit(Usage, self.node, model, input_tokens, output_tokens)
 
     async def custom(self, name: str, data: object = None) -> None:
-        """Emit a `Custom` event: your own name and JSON data."""
+        """Emit a `Custom` event: your own name and JSON data.
+
+        Raises:
+            EncodeError: `data` is not JSON (raised here, before any event).
+        """
         run = self._run
         tree = run.tree
         flow = tree.flow
-        if flow is not None and flow._blockers:
+        if flow is not None and flow.paused:
             await flow.wait()
-        if tree.emit(Custom, run.info, self.node, name, jsonable(data, "data")):
+        # Run.emit, inlined with a scalar fast path: a node emitting progress
+        # counters in a loop is the commonest custom stream.
+        t = data.__class__
+        if not (t is int or t is str or data is None or t is bool):
+            data = jsonable(data, "data")
+        seq = tree.seq
+        tree.seq = seq + 1
+        event = _build_custom(run.info, self.node, seq, _time(), name, data)
+        on_next = tree.on_next
+        if on_next is not None and not tree.disposed:
+            on_next(event)
+        if (flow is not None and (flow.paused or flow.nudged)) or not seq % YIELD_EVERY:
             await tree.checkpoint()
 
     async def phase(self, phase: Phase | str) -> None:
@@ -309,41 +324,51 @@ class RunContext:
 
     async def call_agent(
         self,
-        app: CompiledGraph,
+        app: Graph,
         input: object,
         *,
         tool_name: str | None = None,
         tool_call_id: str | None = None,
+        payload: object = None,
+        result: Callable[[dict[str, Any]], object] | None = None,
     ) -> dict[str, Any]:
         """Run `app` as a child of this run, inside a tool call; return its final state.
 
         Emits `ToolStart`, `AgentRunStarted`, the child's events live (they share
         this run tree's `seq`), then `ToolEnd`.
 
+        Args:
+            app: the `CompiledGraph` to run.
+            input: the child run's input.
+            tool_name: the tool call's name (default: the graph's name).
+            tool_call_id: the tool call's id (default: a fresh one).
+            payload: the tool call's arguments as `ToolStart.payload` shows them
+                (default: `input`).
+            result: what `ToolEnd.result` shows, made from the child's final
+                state (default: the whole state).
+
         Raises:
             RunFailed: the child run failed (after its failed event and `ToolEnd`).
         """
-        from ._compiled import CompiledGraph
-        from ._engine import Run
-
-        if not isinstance(app, CompiledGraph):
+        if not isinstance(app, Graph):
             raise TypeError(f"call_agent needs a CompiledGraph, got {type(app).__name__}")
         parent = self._run
-        state = app._initial_state(input)
-        info = RunInfo(
-            run_id=new_id(),
-            agent=app.name,
-            parent_run_id=parent.info.run_id,
-            thread_id=parent.info.thread_id,
-        )
-        child = Run(app, state, parent.tree, info, max_steps=app.max_steps)
-        payload = input if isinstance(input, str) else _loose_result(input)
-        async with self.tool(tool_name or app.name, payload, tool_call_id=tool_call_id) as call:
-            await parent.emit(
-                AgentRunStarted, self.node, call.tool_call_id, call.tool_name, info.run_id, app.name
+        child = parent.spawn(app, input)
+        shown = loose_json(input if payload is None else payload)
+        async with self.tool(tool_name or app.name, shown, tool_call_id=tool_call_id) as call:
+            # No wait between the link and the child's first event: a cancel
+            # landing there would leave a child that never started or ended.
+            await parent.wait_ready()
+            parent.emit_nowait(
+                AgentRunStarted,
+                self.node,
+                call.tool_call_id,
+                call.tool_name,
+                child.info.run_id,
+                child.info.agent,
             )
             await child.execute()
-            call.result = _loose_result(child.state)
+            call.result = loose_json(child.state if result is None else result(child.state))
         return child.state
 
     async def generate(
@@ -359,14 +384,3 @@ class RunContext:
         from ..models import generate
 
         return await generate(self, model, messages, tools)
-
-
-def _loose_result(value: object) -> JSON:
-    from ._engine import _loose_json
-
-    if isinstance(value, Mapping):
-        return _loose_json(value)
-    try:
-        return jsonable(value, "input")
-    except EncodeError:
-        return repr(value)

@@ -5,41 +5,43 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-import uuid
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio
 
 from .._flow import Flow
-from ..codec import EncodeError, jsonable
+from .._ids import new_id
+from ..codec import loose_json
 from ..events import ErrorInfo, Event, Phase, RunInfo, StateUpdate, Workflow
-from ._builder import END, Command, GraphSpec, NodeSpec, Router
 from ._errors import RoutingError, RunFailed, StepLimitError
+from ._spec import END, Command, Graph, GraphSpec, NodeSpec, Router
 
-if TYPE_CHECKING:
-    from ._compiled import CompiledGraph
-
-__all__ = ["Outcome", "Run", "Tree", "first_error"]
+__all__ = ["ContextFactory", "Outcome", "Run", "Tree", "check_progress", "first_error"]
 
 _time = time.time
 _new = object.__new__
 YIELD_EVERY = 512  # emits between cooperative yields, so siblings stream live
 
 
-def new_id() -> str:
-    """A fresh run id: 122 random bits."""
-    return str(uuid.uuid4())
+ContextFactory = Callable[["Run", NodeSpec], object]
+"""Makes the `ctx` argument of a node (the graph package hands in `RunContext`)."""
 
 
 class Tree:
     """What a root run shares with its children: the seq counter and the consumer."""
 
-    __slots__ = ("disposed", "flow", "on_next", "seq", "tool_ids")
+    __slots__ = ("context", "disposed", "flow", "on_next", "seq", "tool_ids")
 
-    def __init__(self, on_next: Callable[[Event], None] | None, flow: Flow | None) -> None:
+    def __init__(
+        self,
+        on_next: Callable[[Event], None] | None,
+        flow: Flow | None,
+        context: ContextFactory,
+    ) -> None:
         self.on_next = on_next
         self.flow = flow
+        self.context = context
         self.seq = 0
         self.tool_ids: set[str] = set()
         self.disposed = False
@@ -58,14 +60,14 @@ class Tree:
         if on_next is not None and not self.disposed:
             on_next(event)
         flow = self.flow
-        if flow is not None and (flow._blockers or flow.nudged):
+        if flow is not None and (flow.paused or flow.nudged):
             return True
         return not seq % YIELD_EVERY
 
     async def checkpoint(self) -> None:
         """Wait while the consumer is full; otherwise let other tasks run once."""
         flow = self.flow
-        if flow is not None and flow._blockers:
+        if flow is not None and flow.paused:
             await flow.wait()
         else:
             if flow is not None:
@@ -97,7 +99,7 @@ class Run:
 
     def __init__(
         self,
-        app: CompiledGraph,
+        spec: GraphSpec,
         state: dict[str, Any],
         tree: Tree,
         info: RunInfo,
@@ -105,8 +107,7 @@ class Run:
         max_steps: int,
         timeout: float | None = None,
     ) -> None:
-        self.app = app
-        self.spec: GraphSpec = app._spec
+        self.spec = spec
         self.state = state
         self.tree = tree
         self.info = info
@@ -125,10 +126,25 @@ class Run:
         """Emit without waiting for demand: for unwinding after cancellation."""
         self.tree.emit(cls, self.info, node, *fields)
 
-    async def ready(self) -> None:
-        """Wait while the consumer is full."""
+    def spawn(self, graph: Graph, input: object) -> Run:
+        """A child run of `graph` in this run's tree (it shares `seq` and the consumer).
+
+        Raises:
+            TypeError, KeyError: `input` does not fit `graph`'s state.
+        """
+        spec = graph.spec
+        info = RunInfo(
+            run_id=new_id(),
+            agent=spec.name,
+            parent_run_id=self.info.run_id,
+            thread_id=self.info.thread_id,
+        )
+        return Run(spec, spec.initial_state(input), self.tree, info, max_steps=graph.max_steps)
+
+    async def wait_ready(self) -> None:
+        """Wait while the consumer is full (before an emit that must not be cut off)."""
         flow = self.tree.flow
-        if flow is not None and flow._blockers:
+        if flow is not None and flow.paused:
             await flow.wait()
 
     async def emit(self, cls: type[Any], node: str | None, *fields: Any) -> None:
@@ -139,7 +155,7 @@ class Run:
         """
         tree = self.tree
         flow = tree.flow
-        if flow is not None and flow._blockers:
+        if flow is not None and flow.paused:
             await flow.wait()
         if tree.emit(cls, self.info, node, *fields):
             await tree.checkpoint()
@@ -247,16 +263,16 @@ class Run:
         return results
 
     async def _run_node(self, node: NodeSpec) -> tuple[Mapping[str, Any], list[str]]:
-        from ._context import RunContext
-
         state = dict(self.state)
-        args: tuple[Any, ...] = (state, RunContext(self, node)) if node.takes_ctx else (state,)
+        args: tuple[Any, ...] = (
+            (state, self.tree.context(self, node)) if node.takes_ctx else (state,)
+        )
         if node.is_async:
             result = await node.fn(*args)
         else:
             result = await anyio.to_thread.run_sync(lambda: node.fn(*args))
         update, goto = self._split_result(node.name, result)
-        await self.emit(StateUpdate, node.name, _loose_json(update))
+        await self.emit(StateUpdate, node.name, loose_json(update))
         return update, goto
 
     def _split_result(self, name: str, result: object) -> tuple[Mapping[str, Any], list[str]]:
@@ -324,17 +340,6 @@ class Run:
         if not isinstance(name, str) or name not in self.spec.nodes:
             known = ", ".join(sorted(self.spec.nodes))
             raise RoutingError(f"{where} returned {name!r}, which is not a node ({known}, END)")
-
-
-def _loose_json(update: Mapping[str, Any]) -> dict[str, Any]:
-    """The state delta as JSON; values that are not JSON become their repr."""
-    out: dict[str, Any] = {}
-    for key, value in update.items():
-        try:
-            out[str(key)] = jsonable(value, key)
-        except EncodeError:
-            out[str(key)] = repr(value)
-    return out
 
 
 def check_progress(progress: float | None) -> float | None:

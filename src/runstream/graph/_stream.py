@@ -5,18 +5,18 @@ from __future__ import annotations
 import asyncio
 import contextvars
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from reactivex import abc
 from reactivex.disposable import Disposable
 
 from .._flow import Flow, clear_flow, current_flow
+from .._ids import new_id
 from .._observable import Buffer, LeanObservable, iterate, nothing, raise_error
 from ..events import Event, RunInfo
-from ._engine import Run, Tree, new_id
-
-if TYPE_CHECKING:
-    from ._compiled import CompiledGraph
+from ._context import RunContext
+from ._engine import Run, Tree
+from ._spec import GraphSpec
 
 __all__ = ["RunStream"]
 
@@ -41,7 +41,7 @@ class RunStream(LeanObservable[Event]):
 
     def __init__(
         self,
-        app: CompiledGraph,
+        spec: GraphSpec,
         state: dict[str, Any],
         *,
         thread_id: str | None,
@@ -51,7 +51,7 @@ class RunStream(LeanObservable[Event]):
         buffer: int = 1024,
     ) -> None:
         super().__init__()
-        self._app = app
+        self._spec = spec
         self._state = state
         self._thread_id = thread_id
         self._run_id = run_id
@@ -88,12 +88,12 @@ class RunStream(LeanObservable[Event]):
     def _new_run(self, on_next: Callable[[Event], None] | None, flow: Flow | None) -> Run:
         info = RunInfo(
             run_id=self._run_id or new_id(),
-            agent=self._app.name,
+            agent=self._spec.name,
             thread_id=self._thread_id,
         )
-        tree = Tree(on_next, flow)
+        tree = Tree(on_next, flow, RunContext)
         run = Run(
-            self._app,
+            self._spec,
             dict(self._state),
             tree,
             info,

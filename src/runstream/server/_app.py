@@ -22,7 +22,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from ..codec import dumps
 from ..events import Event
 from ..graph import CompiledGraph, RunFailed
-from ..graph._engine import new_id
+from .._ids import new_id
 from ..ops._profile import Profile, event_filter
 from ..sinks import Attachment, attach
 from ._bus import Entry, HistoryGone, MemoryBus, RunBus
