@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 import anyio
 
@@ -25,12 +25,10 @@ from ..events import (
     Usage,
     Workflow,
 )
+from ..models import ChatModel, Message, generate
 from ._engine import YIELD_EVERY, Run, check_progress
 from ._errors import RunFailed
 from ._spec import Graph, NodeSpec
-
-if TYPE_CHECKING:
-    from ..models import ChatModel, Message
 
 __all__ = ["RunContext", "TextStream", "ToolCallHandle"]
 
@@ -381,6 +379,4 @@ class RunContext:
 
         See [`runstream.models.generate`][runstream.models.generate].
         """
-        from ..models import generate
-
         return await generate(self, model, messages, tools)

@@ -39,3 +39,7 @@ __all__ = [
     "root_only",
     "usage_totals",
 ]
+
+# Internal API for the server (per-connection profiles): importable from the
+# package, not part of the public surface.
+from ._profile import event_filter as event_filter
