@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import re
 import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -63,6 +65,11 @@ def make_app() -> rs.CompiledGraph:
 agent = create_agent(ScriptedModel(["Hello back."]), name="greeter")
 
 not_a_graph = 42
+
+
+async def amain() -> None:
+    async for event in app.run({}):
+        print(event)
 """
 
 
@@ -198,6 +205,19 @@ def test_failed_run_renders_the_error_and_exits_1(
         (["run", "cli_graphs:app", "--input", "{not json"], "--input is not JSON: "),
         (["run", "cli_graphs:agent", "--input", "[1, 2]"], "the graph does not take this input: "),
         (["demo", "--delay", "-1"], "--delay must be >= 0"),
+        (
+            ["run", "cli_graphs:amain"],
+            "cli_graphs:amain is an async function, not a graph: pass a CompiledGraph or a "
+            "function that returns one (graphs in cli_graphs: agent, app, failing)",
+        ),
+        (
+            ["run", "cli_graphs.py:app"],
+            "cli_graphs.py is a file path: MOD is a module name, try cli_graphs:app",
+        ),
+        (
+            ["run", "./sub/cli_graphs.py:app"],
+            "./sub/cli_graphs.py is a file path: MOD is a module name, try sub.cli_graphs:app",
+        ),
     ],
 )
 def test_usage_errors_are_one_line_on_stderr_with_exit_2(
@@ -209,6 +229,17 @@ def test_usage_errors_are_one_line_on_stderr_with_exit_2(
     assert err.startswith(f"runstream: error: {message}")
     assert err.count("\n") == 1
     assert "Traceback" not in err
+
+
+def test_an_async_function_is_refused_without_calling_it(
+    graphs: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main(["run", f"{graphs}:amain"]) == 2
+        gc.collect()  # a coroutine created and dropped would warn here, at the latest
+    assert [str(w.message) for w in caught] == []
+    assert "is an async function" in capsys.readouterr().err
 
 
 def test_unwritable_jsonl_is_a_usage_error(

@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 import runstream as rs
+from runstream import cli
 from runstream.cli import main
 from runstream.codec import dumps
 
@@ -208,6 +209,30 @@ def test_serve_a_mapping_and_tail_failed_and_canceled_runs(
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGINT delivery is POSIX")
+def test_tail_after_the_last_event_of_an_ended_run_shows_nothing(
+    graphs_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with served("net_graphs:graphs", cwd=graphs_dir) as (url, proc):
+        for graph, status, code in (("tiny", "completed", 0), ("bad", "failed", 1)):
+            events_url = start(url, graph, {})
+            assert main(["tail", events_url]) == code
+            capsys.readouterr()
+            record = httpx.get(events_url.removesuffix("/events")).json()
+            assert record["status"] == status
+            last = record["events"] - 1
+            for after in (last, last + 3):
+                # At or past the end of an ended run: nothing to show, and the run's outcome.
+                assert main(["tail", f"{events_url}?after={after}"]) == code
+                out, err = capsys.readouterr()
+                assert out == ""
+                assert err == (
+                    f"runstream: run {record['run_id']} has ended ({status}); "
+                    f"no events after seq {after}\n"
+                )
+        stop(proc)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT delivery is POSIX")
 def test_serve_one_graph_by_its_name_and_a_factory(graphs_dir: Path) -> None:
     with served("net_graphs:tiny", cwd=graphs_dir) as (url, proc):
         assert httpx.get(f"{url}/graphs").json() == {"graphs": ["tiny"]}
@@ -265,8 +290,13 @@ def test_a_port_in_use_is_reported(capsys: pytest.CaptureFixture[str]) -> None:
         ),
         (["serve", "net_graphs:empty"], "net_graphs:empty is an empty mapping"),
         (
+            ["serve", "net_graphs:build"],
+            "calling net_graphs:build() failed: TypeError",
+        ),
+        (
             ["serve", "net_graphs:answer"],
-            "calling net_graphs:answer() failed: TypeError",
+            "net_graphs:answer is an async function, not a graph: pass a CompiledGraph or a "
+            "function that returns one (graphs in net_graphs: tiny)",
         ),
         (
             ["serve", "net_graphs:GRAPHS_MISSING"],
@@ -281,6 +311,9 @@ def test_a_port_in_use_is_reported(capsys: pytest.CaptureFixture[str]) -> None:
             ["tail", "http://host:1/runs/a/events?profile=chatty"],
             "profile= in the URL: unknown profile 'chatty'",
         ),
+        (["tail", "http://[::1/runs/a/events"], "expected a run's events URL"),
+        (["tail", "http://host:99999/runs/a/events"], "expected a run's events URL"),
+        (["tail", "http://host:abc/runs/a/events"], "expected a run's events URL"),
         (["replay", "missing.jsonl"], "no such file: missing.jsonl"),
         (["replay", "."], "not a file: ."),
         (["replay", "net_graphs.py", "--speed", "-1"], "--speed must be 0 or a positive factor"),
@@ -304,6 +337,20 @@ def test_a_non_graph_target_is_named(graphs_dir: Path, capsys: pytest.CaptureFix
     assert capsys.readouterr().err == (
         "runstream: error: net_other:value is not a CompiledGraph or a mapping of names to "
         "graphs (got int); pass one, or a function that returns one\n"
+    )
+
+
+def test_an_unexpected_error_is_one_line_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def broken(args: Any) -> int:
+        raise RuntimeError("something broke\non two lines")
+
+    monkeypatch.setattr(cli, "_cmd_demo", broken)
+    assert main(["demo"]) == 1
+    assert capsys.readouterr() == (
+        "",
+        "runstream: error: RuntimeError: something broke on two lines\n",
     )
 
 

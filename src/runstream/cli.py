@@ -8,10 +8,11 @@ runstream tail URL [--token TOKEN] [--profile P] [--jsonl FILE]
 runstream replay FILE.jsonl [--speed X] [--profile P]
 ```
 
-`serve` and `tail` need the server extra (`pip install "runstream[server]"`).
-Exit status: 0 when the run completed (or the server stopped), 1 when it
-failed or was canceled (or `tail` lost the server), 2 for a usage error, 130
-after Ctrl-C.
+`serve` needs the server extra (`pip install "runstream[server]"`), `tail`
+the client extra (`pip install "runstream[client]"`). Exit status: 0 when the
+run completed (or the server stopped), 1 when it failed or was canceled (or
+`tail` lost the server), 2 for a usage error, 130 after Ctrl-C. Every error is
+one line on stderr, never a traceback.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ __all__ = ["main"]
 DEMO_QUESTION = "Is solar power now cheaper than coal?"
 
 _SERVER_EXTRA = 'needs the server extra: pip install "runstream[server]"'
+_CLIENT_EXTRA = 'needs the client extra: pip install "runstream[client]"'
 _MAX_PAUSE = 2.0
 """`replay --speed`: the longest pause between two events, in seconds."""
 
@@ -65,9 +67,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.handler(args)
     except _UsageError as exc:
-        print(f"runstream: error: {exc}", file=sys.stderr)
+        print(f"runstream: error: {_one_line(str(exc))}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # before a run started (a run's own Ctrl-C is handled)
+        print("runstream: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a command line answers in one line, not a traceback
+        print(f"runstream: error: {_one_line(_describe(exc))}", file=sys.stderr)
+        return 1
     return code
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.splitlines())
+
+
+def _describe(exc: BaseException) -> str:
+    message = str(exc)
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
 # --- arguments ------------------------------------------------------------------
@@ -146,7 +163,9 @@ def _parser() -> argparse.ArgumentParser:
         help="follow a run on a server, live",
         description="Follow a run on a runstream server and render its events live, from "
         "its first event to its end. A dropped connection is resumed where it stopped. "
-        "The run itself is not affected: Ctrl-C stops watching only. Needs the server extra.",
+        "The run itself is not affected: Ctrl-C stops watching only. Started with "
+        "?after=SEQ at or past the end of a run that has ended, it shows nothing and "
+        "exits with the run's outcome. Needs the client extra.",
     )
     tail.add_argument(
         "url",
@@ -298,7 +317,7 @@ def _cmd_tail(args: argparse.Namespace) -> int:
     try:
         from .client import RemoteError, RemoteRuns
     except ImportError:
-        raise _UsageError(f"tail {_SERVER_EXTRA}") from None
+        raise _UsageError(f"tail {_CLIENT_EXTRA}") from None
     token = args.token or os.environ.get("RUNSTREAM_TOKEN") or None
 
     @contextlib.asynccontextmanager
@@ -306,24 +325,40 @@ def _cmd_tail(args: argparse.Namespace) -> int:
         async with RemoteRuns(base_url, token) as runs:
             yield runs.events(run_id, after, profile=profile)
 
+    async def status() -> str:
+        async with RemoteRuns(base_url, token) as runs:
+            return str((await runs.status(run_id)).get("status"))
+
     try:
-        return _render(remote, args, on_interrupt="stopped watching; the run goes on")
+        try:
+            return _render(remote, args, on_interrupt="stopped watching; the run goes on")
+        except _NoEvents:
+            pass  # the run has ended, and nothing follows `after`: say how it ended
+        outcome = asyncio.run(status())
     except RemoteError as exc:
         if exc.status is not None and 400 <= exc.status < 500:
             raise _UsageError(f"{args.url}: {exc}") from None
         print(f"runstream: error: {exc}", file=sys.stderr)
         return 1
+    position = "its start" if after is None else f"seq {after}"
+    print(
+        f"runstream: run {run_id} has ended ({outcome}); no events after {position}",
+        file=sys.stderr,
+    )
+    return 0 if outcome == Phase.COMPLETED.value else 1
 
 
 def _parse_events_url(url: str) -> tuple[str, str, int | None, str | None]:
     """`(base_url, run_id, after, profile)` of a run's events URL."""
-    parts = urlsplit(url)
+    expected = "expected a run's events URL such as http://127.0.0.1:8000/runs/RUN_ID/events"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not 0..65535
+    except ValueError as exc:  # e.g. "Invalid IPv6 URL"
+        raise _UsageError(f"{expected}, got {url!r} ({exc})") from None
     found = re.fullmatch(r"(.*)/runs/([^/]+)/events/?", parts.path)
     if parts.scheme not in ("http", "https") or not parts.netloc or found is None:
-        raise _UsageError(
-            "expected a run's events URL such as http://127.0.0.1:8000/runs/RUN_ID/events, "
-            f"got {url!r}"
-        )
+        raise _UsageError(f"{expected}, got {url!r}")
     base_url = urlunsplit((parts.scheme, parts.netloc, found[1], "", ""))
     query = parse_qs(parts.query)
     after: int | None = None
@@ -346,6 +381,7 @@ def _parse_events_url(url: str) -> tuple[str, str, int | None, str | None]:
 def _cmd_replay(args: argparse.Namespace) -> int:
     from . import ops
     from .codec import DecodeError
+    from .sources import replay_jsonl
 
     speed: float = args.speed
     if not (speed >= 0 and math.isfinite(speed)):
@@ -357,7 +393,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         path.open("rb").close()
     except OSError as exc:
         raise _UsageError(f"cannot read {path}: {exc.strerror}") from None
-    source = _replay_source(path, speed)
+    source = replay_jsonl(path, speed=speed, max_pause=_MAX_PAUSE)
     if args.profile:
         source = source.pipe(ops.profile(args.profile))
 
@@ -373,44 +409,19 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         raise _UsageError(f"{path} holds no events") from None
 
 
-def _replay_source(path: Path, speed: float) -> Observable[Event]:
-    """The events of a recording, paced by their `ts` when `speed` > 0."""
-    import anyio
-
-    from .codec import DecodeError, loads
-    from .sources import from_async_iterable
-
-    async def events() -> AsyncIterator[Event]:
-        latest: float | None = None
-        number = 0
-        async with await anyio.open_file(path, "rb") as handle:
-            while lines := await anyio.to_thread.run_sync(handle.wrapped.readlines, 1 << 16):
-                for line in lines:
-                    number += 1
-                    if not line.strip():
-                        continue
-                    try:
-                        event = loads(line)
-                    except DecodeError as exc:
-                        raise DecodeError(f"{path}:{number}: {exc}") from None
-                    if speed and latest is not None and event.ts > latest:
-                        await anyio.sleep(min((event.ts - latest) / speed, _MAX_PAUSE))
-                    latest = event.ts if latest is None else max(latest, event.ts)
-                    yield event
-
-    return from_async_iterable(events)
-
-
 # --- running --------------------------------------------------------------------
 
 
 def _load_target(target: str) -> Any:
     """Import MOD and take ATTR; a function (not a graph or mapping) is called."""
+    from ._callables import is_async_callable
     from .graph import CompiledGraph
 
     module_name, sep, attr_path = target.partition(":")
     if not sep or not module_name or not attr_path:
         raise _UsageError(f"expected MOD:ATTR (e.g. myproject.agents:app), got {target!r}")
+    if module_name.endswith(".py") or "/" in module_name or "\\" in module_name:
+        raise _UsageError(_file_given(module_name, attr_path))
     if os.getcwd() not in sys.path and "" not in sys.path:
         sys.path.insert(0, os.getcwd())
     try:
@@ -428,11 +439,34 @@ def _load_target(target: str) -> Any:
         except AttributeError:
             raise _UsageError(f"module {module_name} has no attribute {attr_path}") from None
     if not isinstance(obj, CompiledGraph | Mapping) and callable(obj):
+        if is_async_callable(obj):  # calling it would only make a coroutine
+            graphs = sorted(
+                name
+                for name, value in vars(module).items()
+                if isinstance(value, CompiledGraph) and not name.startswith("_")
+            )
+            where = f" (graphs in {module_name}: {', '.join(graphs)})" if graphs else ""
+            raise _UsageError(
+                f"{target} is an async function, not a graph: pass a CompiledGraph or a "
+                f"function that returns one{where}"
+            )
         try:
             obj = obj()
         except Exception as exc:
             raise _UsageError(f"calling {target}() failed: {type(exc).__name__}: {exc}") from None
     return obj
+
+
+def _file_given(module_name: str, attr_path: str) -> str:
+    """The error for a file path given as MOD, with the module name to use when there is one."""
+    message = f"{module_name} is a file path: MOD is a module name"
+    path = Path(module_name.removesuffix(".py"))
+    if path.is_absolute():
+        with contextlib.suppress(ValueError):
+            path = path.relative_to(Path.cwd())
+    if path.parts and all(part.isidentifier() for part in path.parts):
+        return f"{message}, try {'.'.join(path.parts)}:{attr_path}"
+    return f"{message}, importable from the current directory"
 
 
 def _load_graph(target: str) -> CompiledGraph:

@@ -1,11 +1,11 @@
 """Remote runs: start, follow and cancel the runs of a runstream server.
 
-Needs the `server` extra: `pip install "runstream[server]"`.
+Needs the `client` extra (httpx only): `pip install "runstream[client]"`.
 
 A remote run's events arrive as the same cold `Observable[Event]` a local run
-gives, so the same operators and sinks work on both sides of the wire. The
-stream reconnects by itself with `Last-Event-ID` after a dropped connection:
-nothing is lost and nothing is repeated.
+gives, so the same operators and sinks (and `async for`) work on both sides of
+the wire. The stream reconnects by itself with `Last-Event-ID` after a dropped
+connection: nothing is lost and nothing is repeated.
 
 Example:
     ```python
@@ -23,13 +23,13 @@ try:
     import httpx
 except ImportError as exc:  # pragma: no cover - exercised without the extra
     raise ImportError(
-        'runstream.client needs the server extra: pip install "runstream[server]"'
+        'runstream.client needs the client extra: pip install "runstream[client]"'
     ) from exc
 
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeGuard
 from urllib.parse import quote
 
 import anyio
@@ -49,6 +49,12 @@ _MAX_BACKOFF = 5.0
 _RETRYABLE = frozenset({408, 425, 429})
 """4xx statuses worth another try; every 5xx is too. Other 4xx fail at once."""
 
+_MAYBE_LOST = (
+    "if the run existed, it may have been lost with a restart of the server "
+    "(a bus in memory does not outlive its server)"
+)
+"""Said with a 404 for a run: after a restart, a lost run is indistinguishable from none."""
+
 
 class RemoteError(Exception):
     """The server refused a request, or could not be reached.
@@ -57,12 +63,16 @@ class RemoteError(Exception):
         status: the HTTP status, or None when no response came (connection
             refused, dropped, timed out).
         detail: the server's `detail` (or what went wrong on the way).
+        hint: what the client adds to the message, if anything: a 404 for a
+            run says that the run may have been lost with a server restart.
     """
 
-    def __init__(self, status: int | None, detail: str) -> None:
-        super().__init__(f"HTTP {status}: {detail}" if status is not None else detail)
+    def __init__(self, status: int | None, detail: str, *, hint: str | None = None) -> None:
+        message = f"HTTP {status}: {detail}" if status is not None else detail
+        super().__init__(f"{message}; {hint}" if hint else message)
         self.status = status
         self.detail = detail
+        self.hint = hint
 
 
 class RemoteRuns:
@@ -155,7 +165,7 @@ class RemoteRuns:
         Raises:
             RemoteError: no such run (404), or the server could not be reached.
         """
-        await self._call("POST", f"{_run_path(run_id)}/cancel")
+        await self._call("POST", f"{_run_path(run_id)}/cancel", run_id=run_id)
 
     async def status(self, run_id: str) -> dict[str, Any]:
         """The server's record of a run: `{"run_id", "graph", "status", "events"}`.
@@ -166,18 +176,20 @@ class RemoteRuns:
         Raises:
             RemoteError: no such run (404), or the server could not be reached.
         """
-        body = await self._call("GET", _run_path(run_id))
+        body = await self._call("GET", _run_path(run_id), run_id=run_id)
         if not isinstance(body, dict):
             raise RemoteError(200, f"expected a JSON object, got {body!r}")
         return body
 
-    async def _call(self, method: str, path: str, body: Any = None) -> Any:
+    async def _call(
+        self, method: str, path: str, body: Any = None, *, run_id: str | None = None
+    ) -> Any:
         try:
             response = await self._client.request(method, path, json=body)
         except httpx.HTTPError as exc:
             raise RemoteError(None, f"{method} {self.base_url}{path}: {_describe(exc)}") from exc
         if response.is_error:
-            raise RemoteError(response.status_code, _detail(response))
+            raise _refusal(response, run_id)
         try:
             return response.json()
         except ValueError:
@@ -195,7 +207,10 @@ class RemoteRuns:
         Each subscription opens its own stream: the run's history first, then
         its live events. After the run's terminal `Workflow` event it
         completes (run completed or canceled) or, as a local run does, errors
-        with `RunFailed` (run failed). A dropped
+        with `RunFailed` (run failed). Started at or past the end of a run
+        that has ended (`after` its last `seq`), it completes at once with no
+        events. `async for` iterates it, as any runstream stream; breaking
+        out of the loop closes the connection. A dropped
         connection, a read timeout or a stream that ends early is resumed with
         `Last-Event-ID`, after a backoff, so every event arrives once and in
         order. Disposing the subscription closes the stream; so does
@@ -211,7 +226,8 @@ class RemoteRuns:
 
         Errors (through `on_error`): `RunFailed` after a failed run's last
         event; `RemoteError` at once for a refusal
-        (401, 404 unknown run, 410 history no longer kept, 422), or after
+        (401, 404 unknown run, or one lost with a server restart, 410 history
+        no longer kept, 422), or after
         `retries` reconnections in a row failed; `DecodeError` for an event
         the codec cannot read.
 
@@ -240,76 +256,125 @@ class RemoteRuns:
     async def _follow(
         self, run_id: str, after: int | None, params: dict[str, str]
     ) -> AsyncIterator[Event]:
+        """Connect, read frames, dispatch events; reconnect after a failure, with backoff."""
         path = f"{_run_path(run_id)}/events"
-        last_seq = -1 if after is None else after  # events up to here were delivered
-        resume = None if after is None else str(after)  # what Last-Event-ID says
+        reader = _Reader(run_id, after)
         failures = 0
         while True:
-            headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
-            if resume is not None:
-                headers["Last-Event-ID"] = resume
-            progressed = False
-            status: int | None = None
-            pause = 0.0
+            delivered = reader.delivered
             try:
                 async with self._client.stream(
-                    "GET", path, params=params, headers=headers
+                    "GET", path, params=params, headers=reader.new_connection()
                 ) as response:
-                    status = response.status_code
-                    if status != 200:
-                        await response.aread()
-                        if not _retryable(status):
-                            raise RemoteError(status, _detail(response))
-                        problem = f"HTTP {status}: {_detail(response)}"
-                        pause = _retry_after(response)
-                    else:
-                        kind = response.headers.get("content-type", "")
-                        if not kind.startswith("text/event-stream"):
-                            raise RemoteError(
-                                status, f"expected an event stream, got {kind or 'no content type'}"
-                            )
-                        parser = _SSEParser()
-                        async for chunk in response.aiter_bytes():
-                            for frame_id, data in parser.feed(chunk):
-                                try:
-                                    event = loads(data)
-                                except DecodeError as exc:
-                                    raise DecodeError(
-                                        f"run {run_id}, the event after seq {last_seq}: {exc}"
-                                    ) from None
-                                if event.seq <= last_seq:
-                                    continue  # already delivered before a reconnection
-                                last_seq = event.seq
-                                resume = frame_id if frame_id is not None else str(event.seq)
-                                progressed = True
-                                yield event
-                                if (
-                                    type(event) is Workflow
-                                    and event.phase.is_terminal
-                                    and event.run.parent_run_id is None
-                                ):
-                                    if event.phase is Phase.FAILED:
-                                        # As a local run does: on_error after the event.
-                                        raise RunFailed(
-                                            event.run_id,
-                                            event.agent,
-                                            event.error or ErrorInfo("Error", "the run failed"),
-                                        )
-                                    return
-                        problem = "the stream ended before the run's last event"
+                    if not await _connected(response, run_id):
+                        return  # 204: the run has ended and nothing follows the position
+                    async for chunk in response.aiter_bytes():
+                        for event in reader.events(chunk):
+                            yield event
+                            if _ends_root_run(event):
+                                _raise_if_failed(event)
+                                return
+                retry = _Retry("the stream ended before the run's last event")
+            except _Retry as exc:
+                retry = exc
             except httpx.TransportError as exc:
-                problem = _describe(exc)
-            if progressed:
-                failures = 0
-            failures += 1
+                retry = _Retry(_describe(exc))
+            failures = 1 if reader.delivered > delivered else failures + 1
             if failures > self.retries:
                 attempts = "1 failed attempt" if failures == 1 else f"{failures} failed attempts"
                 raise RemoteError(
-                    status if status != 200 else None,
-                    f"events of run {run_id}: gave up after {attempts} in a row; last: {problem}",
+                    retry.status,
+                    f"events of run {run_id}: gave up after {attempts} in a row; "
+                    f"last: {retry.problem}",
                 )
             delay = min(self.backoff * 2 ** (failures - 1), _MAX_BACKOFF)
-            await anyio.sleep(max(delay, min(pause, _MAX_BACKOFF)))
+            await anyio.sleep(max(delay, min(retry.pause, _MAX_BACKOFF)))
+
+
+class _Retry(Exception):
+    """An attempt to read a run's events failed in a way worth another try."""
+
+    def __init__(self, problem: str, status: int | None = None, pause: float = 0.0) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.status = status
+        self.pause = pause  # what the server's Retry-After asks for
+
+
+async def _connected(response: httpx.Response, run_id: str) -> bool:
+    """Whether a response to `GET /runs/{id}/events` is an event stream to read.
+
+    False for 204 (the run has ended and nothing follows the position asked for).
+
+    Raises:
+        _Retry: a status worth another try (5xx, 408, 425, 429).
+        RemoteError: any other refusal, or a 200 that is not an event stream.
+    """
+    status = response.status_code
+    if status == 204:
+        return False
+    if status != 200:
+        await response.aread()
+        if not _retryable(status):
+            raise _refusal(response, run_id)
+        raise _Retry(f"HTTP {status}: {_detail(response)}", status, _retry_after(response))
+    kind = response.headers.get("content-type", "")
+    if not kind.startswith("text/event-stream"):
+        raise RemoteError(status, f"expected an event stream, got {kind or 'no content type'}")
+    return True
+
+
+class _Reader:
+    """One run's events from its SSE frames, each once and in order, across reconnections.
+
+    Remembers the last `seq` delivered (events up to it that a server sends
+    again are dropped) and the frame id to resume after (`Last-Event-ID`).
+    """
+
+    __slots__ = ("_parser", "delivered", "last_seq", "resume", "run_id")
+
+    def __init__(self, run_id: str, after: int | None) -> None:
+        self.run_id = run_id
+        self.last_seq = -1 if after is None else after
+        self.resume = None if after is None else str(after)
+        self.delivered = 0
+        self._parser = _SSEParser()
+
+    def new_connection(self) -> dict[str, str]:
+        """Start reading a new connection (frames start afresh); returns its headers."""
+        self._parser = _SSEParser()
+        headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
+        if self.resume is not None:
+            headers["Last-Event-ID"] = self.resume
+        return headers
+
+    def events(self, chunk: bytes) -> Iterator[Event]:
+        """The new events in `chunk`, decoded one by one as they are taken."""
+        for frame_id, data in self._parser.feed(chunk):
+            try:
+                event = loads(data)
+            except DecodeError as exc:
+                raise DecodeError(
+                    f"run {self.run_id}, the event after seq {self.last_seq}: {exc}"
+                ) from None
+            if event.seq <= self.last_seq:
+                continue  # already delivered before a reconnection
+            self.last_seq = event.seq
+            self.resume = frame_id if frame_id is not None else str(event.seq)
+            self.delivered += 1
+            yield event
+
+
+def _ends_root_run(event: Event) -> TypeGuard[Workflow]:
+    return type(event) is Workflow and event.phase.is_terminal and event.run.parent_run_id is None
+
+
+def _raise_if_failed(event: Workflow) -> None:
+    """As a local run does: `RunFailed` (through on_error) after the failed run's last event."""
+    if event.phase is Phase.FAILED:
+        raise RunFailed(
+            event.run_id, event.agent, event.error or ErrorInfo("Error", "the run failed")
+        )
 
 
 class _SSEParser:
@@ -380,6 +445,13 @@ def _retry_after(response: httpx.Response) -> float:
     except ValueError:
         return 0.0
     return seconds if math.isfinite(seconds) and seconds > 0 else 0.0
+
+
+def _refusal(response: httpx.Response, run_id: str | None) -> RemoteError:
+    """The error for a refused request; a 404 for a run may mean a lost run."""
+    status, detail = response.status_code, _detail(response)
+    maybe_lost = run_id is not None and status == 404 and "restart" not in detail
+    return RemoteError(status, detail, hint=_MAYBE_LOST if maybe_lost else None)
 
 
 def _detail(response: httpx.Response) -> str:
