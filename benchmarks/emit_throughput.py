@@ -1,54 +1,50 @@
-"""Emit throughput: a node emitting N `Custom` events, consumed with `async for`.
+"""Emit throughput: a node emitting N `Custom` events with a dict payload, read by `async for`.
 
-Side by side in one process, each round in a fresh order:
-- floor: a bare `asyncio.Queue(1024)` producer/consumer moving N small dicts;
-- runstream: a one-node graph calling `await ctx.custom("tick", {"i": i})` N times;
-- langgraph: a one-node graph calling its stream writer N times, consumed with
-  `stream_mode="custom"` (needs `pip install -e ".[bench]"`).
+Side by side in one process (see `_common.py` for the method: CPU time,
+medians of interleaved rounds, a fresh `asyncio.run` per case):
+- floor: the plain floor, one `asyncio.Queue(1024)` carrying `{"i": i}`, one
+  `await put` / `await get` per item, a producer task and a consumer task;
+- runstream: a one-node graph calling `await ctx.custom("tick", {"i": i})` N
+  times (a dict payload: the general JSON check, not the scalar fast path of
+  `pipeline_throughput.py`), read by `async for`;
+- langgraph: a one-node graph calling its stream writer N times with the same
+  dicts, read by `async for` over `astream(stream_mode="custom")` (needs
+  `pip install -e ".[bench]"`).
 
-Prints events/s (median of the rounds) and the ratios runstream/langgraph and
-runstream/floor.
+Prints events/s (median of the rounds) and the ratios runstream/langgraph
+(target >= 3x) and runstream/floor (target >= 0.3x).
 
-    python benchmarks/emit_throughput.py [--events 200000] [--rounds 5]
+    python benchmarks/emit_throughput.py [--events 200000] [--rounds 9]
 """
 
 from __future__ import annotations
 
-import asyncio
+from typing import Any
 
 from _common import (
+    FLOOR,
     Contender,
-    machine,
+    header,
+    langgraph_custom_graph,
+    langgraph_version,
     medians,
     parser,
+    per_item,
     per_second,
+    plain_floor,
+    print_costs,
     print_rates,
     print_ratio,
-    progress,
+    print_ratio_header,
+    rate_spread,
     ratio,
-    rounds,
+    run_rounds,
 )
 
 import runstream as rs
 
-FLOOR = "floor (asyncio.Queue(1024))"
-LANGGRAPH = "langgraph (stream_mode=custom)"
-
-
-async def floor(n: int) -> int:
-    queue: asyncio.Queue[dict[str, int] | None] = asyncio.Queue(1024)
-
-    async def produce() -> None:
-        for i in range(n):
-            await queue.put({"i": i})
-        await queue.put(None)
-
-    task = asyncio.create_task(produce())
-    count = 0
-    while (item := await queue.get()) is not None:
-        count += 1 if item else 0
-    await task
-    return count
+RUNSTREAM = "runstream: ctx.custom(dict), async for"
+LANGGRAPH = "langgraph: astream(stream_mode=custom)"
 
 
 def runstream_graph(n: int) -> rs.CompiledGraph:
@@ -62,7 +58,7 @@ def runstream_graph(n: int) -> rs.CompiledGraph:
     return g.compile()
 
 
-async def runstream_run(app: rs.CompiledGraph, n: int) -> int:
+async def runstream_run(app: rs.CompiledGraph) -> int:
     count = 0
     async for event in app.run({}):
         if type(event) is rs.Custom:
@@ -70,59 +66,48 @@ async def runstream_run(app: rs.CompiledGraph, n: int) -> int:
     return count
 
 
-def langgraph_graph(n: int) -> object | None:
-    try:
-        from langgraph.config import get_stream_writer
-        from langgraph.graph import START, StateGraph
-    except ImportError:
-        return None
-    from typing import TypedDict
-
-    class S(TypedDict, total=False):
-        x: int
-
-    async def emit(state: S) -> S:
-        writer = get_stream_writer()
-        for i in range(n):
-            writer({"i": i})
-        return {}
-
-    g = StateGraph(S)
-    g.add_node("emit", emit)
-    g.add_edge(START, "emit")
-    return g.compile()
-
-
-async def langgraph_run(app: object, n: int) -> int:
+async def langgraph_run(app: Any) -> int:
     count = 0
-    async for _chunk in app.astream({}, stream_mode="custom"):  # type: ignore[attr-defined]
+    async for _chunk in app.astream({}, stream_mode="custom"):
         count += 1
     return count
 
 
-async def main() -> None:
-    args = parser(__doc__, events=200_000).parse_args()
+def main() -> None:
+    args = parser(__doc__, events=200_000, rounds=9).parse_args()
     n = args.events
-
     rs_app = runstream_graph(n)
-    lg_app = langgraph_graph(n)
+    lg = langgraph_version()
+    header("langgraph")
     contenders: dict[str, Contender] = {
-        FLOOR: lambda: floor(n),
-        "runstream": lambda: runstream_run(rs_app, n),
+        FLOOR: lambda: plain_floor(n),
+        RUNSTREAM: lambda: runstream_run(rs_app),
     }
-    if lg_app is not None:
-        contenders[LANGGRAPH] = lambda: langgraph_run(lg_app, n)
-    else:
-        progress("langgraph not installed: pip install -e '.[bench]'")
+    if lg is not None:
+        lg_app = langgraph_custom_graph(n)
+        contenders[LANGGRAPH] = lambda: langgraph_run(lg_app)
 
-    seconds = await rounds(contenders, n, args.rounds)
-    rate = {name: per_second(n, s) for name, s in medians(seconds).items()}
-    print(f"{machine()}\n{n:,} events, median of {args.rounds} rounds")
+    seconds = run_rounds(contenders, n, args.rounds, seed=args.seed)
+    med = medians(seconds)
+    rate = {name: per_second(n, s) for name, s in med.items()}
+    print(f"{n:,} events per case, median of {args.rounds} rounds")
     print_rates(rate)
-    print_ratio("runstream / floor", ratio(rate["runstream"], rate[FLOOR]), 0.3)
-    if lg_app is not None:
-        print_ratio("runstream / langgraph", ratio(rate["runstream"], rate[LANGGRAPH]), 3)
+    print_ratio_header()
+    print_ratio(
+        "runstream / floor",
+        ratio(rate[RUNSTREAM], rate[FLOOR]),
+        0.3,
+        spread=rate_spread(seconds, RUNSTREAM, FLOOR),
+    )
+    if lg is not None:
+        print_ratio(
+            "runstream / langgraph",
+            ratio(rate[RUNSTREAM], rate[LANGGRAPH]),
+            3,
+            spread=rate_spread(seconds, RUNSTREAM, LANGGRAPH),
+        )
+    print_costs({name: per_item(n, s) for name, s in med.items()})
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    main()

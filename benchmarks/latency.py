@@ -12,11 +12,16 @@ in a fresh order:
   LAST chunk (the one whose `seq` and `ts` it carries; the script checks that
   its `seq` is that chunk's), and also from the emit of its FIRST chunk (how long
   the earliest text waited);
-- floor: a bare `asyncio.Queue(1024)` with the same pacing, stamped at `get`;
+- floor: the plain floor (`_common.plain_floor`: one `asyncio.Queue(1024)`
+  carrying `{"i": i}`, a producer task and a consumer task) with the same
+  pacing, stamped by the consumer at `get`;
 - langgraph: the same pacing in a node writing through `get_stream_writer()`,
   consumed with `stream_mode="custom"` (needs `pip install -e ".[bench]"`).
 
-Prints p50 and p99 in ms (median of the rounds) and the achieved event rate.
+Each round runs every contender once, in a fresh random order, each in a
+fresh `asyncio.run` after `gc.collect()` and `gc.freeze()`; a short warm-up
+round comes first. Prints p50 and p99 in ms (median of the rounds) and the
+achieved event rate.
 
     python benchmarks/latency.py [--events 30000] [--rounds 5] [--rate 10000]
 """
@@ -30,7 +35,17 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from _common import WIDTH, langgraph_version, machine, parser, percentile, progress
+from _common import (
+    COLUMN,
+    FLOOR,
+    header,
+    langgraph_version,
+    parser,
+    percentile,
+    plain_floor,
+    progress,
+    run_case,
+)
 
 import runstream as rs
 from runstream import ops
@@ -128,22 +143,17 @@ async def runstream_run(n: int, rate: float, coalesce: bool) -> tuple[Paced, Lat
 
 async def floor_run(n: int, rate: float) -> tuple[Paced, Latencies]:
     paced = Paced(n, rate)
-    queue: asyncio.Queue[int | None] = asyncio.Queue(1024)
     got = Latencies()
-
-    async def produce() -> None:
-        async for i in paced.chunks():
-            await queue.put(i)
-        await queue.put(None)
-
-    task = asyncio.create_task(produce())
     clock = time.perf_counter
-    while (i := await queue.get()) is not None:
-        delay = clock() - paced.emitted[i]
+    emitted = paced.emitted
+
+    def on_item(item: dict[str, int]) -> None:
+        delay = clock() - emitted[item["i"]]
         got.last.append(delay)
         got.first.append(delay)
         got.chunks += 1
-    await task
+
+    await plain_floor(n, indexes=paced.chunks(), on_item=on_item)
     return paced, got
 
 
@@ -183,12 +193,17 @@ async def langgraph_run(n: int, rate: float) -> tuple[Paced, Latencies]:
 Contender = Callable[[], Awaitable[tuple[Paced, Latencies]]]
 
 
-async def measure(n: int, n_rounds: int, rate: float) -> None:
+def measure(n: int, n_rounds: int, rate: float, seed: int) -> None:
     lg = langgraph_version()
+    header(
+        "langgraph",
+        method="method: wall-clock delays (time.perf_counter), interleaved rounds in a fresh"
+        " random order, each case in a fresh asyncio.run, gc collected and frozen before each",
+    )
 
     def contenders(n: int) -> dict[str, Contender]:
         c: dict[str, Contender] = {
-            "floor (asyncio.Queue(1024))": lambda: floor_run(n, rate),
+            FLOOR: lambda: floor_run(n, rate),
             "runstream": lambda: runstream_run(n, rate, False),
             "runstream + coalesce_text(0.02)": lambda: runstream_run(n, rate, True),
         }
@@ -197,15 +212,16 @@ async def measure(n: int, n_rounds: int, rate: float) -> None:
         return c
 
     for fn in contenders(max(1000, n // 10)).values():  # a short warm-up
-        await fn()
+        run_case(fn)
     progress("warm-up done")
+    order_of = random.Random(seed)
     results: dict[str, dict[str, list[float]]] = {name: {} for name in contenders(n)}
     for r in range(n_rounds):
         c = contenders(n)
         order = list(c)
-        random.shuffle(order)
+        order_of.shuffle(order)
         for name in order:
-            paced, got = await c[name]()
+            _, (paced, got) = run_case(c[name])
             if got.chunks != n:
                 raise SystemExit(f"{name}: {got.chunks} chunks arrived, expected {n}")
             row = results[name]
@@ -221,40 +237,39 @@ async def measure(n: int, n_rounds: int, rate: float) -> None:
         progress(f"round {r + 1}/{n_rounds} done")
 
     med = {name: {k: statistics.median(v) for k, v in row.items()} for name, row in results.items()}
-    print(machine() + (f", langgraph {lg}" if lg else ""))
     print(
         f"{n:,} chunks paced at {rate:,.0f}/s (checked every {PACE_EVERY}),"
         f" median of {n_rounds} rounds; latency in ms"
     )
     print(
-        f"  {'':{WIDTH}s} {'from last chunk':>17s} {'from first chunk':>17s}"
+        f"  {'':{COLUMN}s} {'from last chunk':>17s} {'from first chunk':>17s}"
         f" {'items':>9s} {'achieved':>9s}"
     )
     print(
-        f"  {'ms':{WIDTH}s} {'p50':>8s} {'p99':>8s} {'p50':>8s} {'p99':>8s}"
+        f"  {'ms':{COLUMN}s} {'p50':>8s} {'p99':>8s} {'p50':>8s} {'p99':>8s}"
         f" {'delivered':>9s} {'chunks/s':>9s}"
     )
     for name, m in med.items():
         print(
-            f"  {name:{WIDTH}s} {m['p50 last'] * 1e3:8.3f} {m['p99 last'] * 1e3:8.3f}"
+            f"  {name:{COLUMN}s} {m['p50 last'] * 1e3:8.3f} {m['p99 last'] * 1e3:8.3f}"
             f" {m['p50 first'] * 1e3:8.3f} {m['p99 first'] * 1e3:8.3f}"
             f" {m['items']:9,.0f} {m['rate']:9,.0f}"
         )
-    floor = med["floor (asyncio.Queue(1024))"]
+    floor = med[FLOOR]
     ours = med["runstream"]
     p50, p99 = ours["p50 last"] / floor["p50 last"], ours["p99 last"] / floor["p99 last"]
-    print(f"  {'runstream / floor (p50, p99)':{WIDTH}s} {p50:7.2f}x {p99:7.2f}x")
+    print(f"  {'runstream / floor (p50, p99)':{COLUMN}s} {p50:7.2f}x {p99:7.2f}x")
     if lg is not None:
         peer = med["langgraph (stream_mode=custom)"]
         p50, p99 = ours["p50 last"] / peer["p50 last"], ours["p99 last"] / peer["p99 last"]
-        print(f"  {'runstream / langgraph (p50, p99)':{WIDTH}s} {p50:7.2f}x {p99:7.2f}x")
+        print(f"  {'runstream / langgraph (p50, p99)':{COLUMN}s} {p50:7.2f}x {p99:7.2f}x")
 
 
 def main() -> None:
     p = parser(__doc__, events=30_000)
     p.add_argument("--rate", type=float, default=10_000, help="chunks per second")
     args = p.parse_args()
-    asyncio.run(measure(args.events, args.rounds, args.rate))
+    measure(args.events, args.rounds, args.rate, args.seed)
 
 
 if __name__ == "__main__":

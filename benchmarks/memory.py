@@ -6,9 +6,11 @@ Measured with `tracemalloc` (Python allocations only), side by side in one proce
     an `await asyncio.sleep(0)` between chunks so that all of them are alive at
     the same time, each attached to its own sink that only counts. Reported:
     peak traced memory above the baseline, divided by R (bytes per concurrent
-    run), median of the rounds; next to the floor (R producer/consumer pairs
-    around their own `asyncio.Queue(1024)`) and LangGraph (R concurrent
-    `astream(stream_mode="custom")` consumers of a node writing K chunks).
+    run), median of the rounds; next to the floor (R copies of the plain floor
+    of `_common.plain_floor`: a producer task and a consumer task around their
+    own `asyncio.Queue(1024)` carrying `{"i": i}`, with the same `sleep(0)`)
+    and LangGraph (R concurrent `astream(stream_mode="custom")` consumers of a
+    node writing K chunks).
 (b) one run of N chunks attached with `overflow="block"` (buffer 1024) to a
     slow sink that counts and does `await asyncio.sleep(0)` per `send`: traced
     memory sampled every N/10 items at the sink, printed with max - min (it must
@@ -16,7 +18,7 @@ Measured with `tracemalloc` (Python allocations only), side by side in one proce
     (its stream has no demand signal: `--peer-events` of them, default N/10).
 
     python benchmarks/memory.py [--runs 1000] [--per-run 100] [--rounds 3]
-                                [--events 1000000] [--peer-events N/10] [--part a|b|both]
+                                [--events 500000] [--peer-events N/10] [--part a|b|both]
 """
 
 from __future__ import annotations
@@ -26,10 +28,19 @@ import gc
 import statistics
 import time
 import tracemalloc
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from _common import WIDTH, CountingSink, langgraph_version, machine, parser, progress, reply_graph
+from _common import (
+    COLUMN,
+    CountingSink,
+    header,
+    langgraph_version,
+    parser,
+    plain_floor,
+    progress,
+    reply_graph,
+)
 
 import runstream as rs
 
@@ -47,6 +58,9 @@ class Alive:
 
     def leave(self) -> None:
         self.now -= 1
+
+
+FLOOR_PAIRS = "floor: Queue(1024) pairs, {'i': i}"
 
 
 # (a) concurrent runs ---------------------------------------------------------
@@ -84,33 +98,17 @@ async def runstream_runs(r: int, k: int, alive: Alive) -> Callable[[], Awaitable
 
 
 async def floor_runs(r: int, k: int, alive: Alive) -> Callable[[], Awaitable[int]]:
-    class Chunk:
-        __slots__ = ("seq", "text")
-
-        def __init__(self, seq: int, text: str) -> None:
-            self.seq = seq
-            self.text = text
-
-    async def pair() -> int:
-        queue: asyncio.Queue[Chunk | None] = asyncio.Queue(1024)
-
-        async def produce() -> None:
-            alive.enter()
+    async def yielding() -> AsyncIterator[int]:
+        alive.enter()
+        try:
             for i in range(k):
-                await queue.put(Chunk(i, "tok "))
+                yield i
                 await asyncio.sleep(0)
-            await queue.put(None)
+        finally:
             alive.leave()
 
-        task = asyncio.create_task(produce())
-        count = 0
-        while await queue.get() is not None:
-            count += 1
-        await task
-        return count
-
     async def go() -> int:
-        counts = await asyncio.gather(*(pair() for _ in range(r)))
+        counts = await asyncio.gather(*(plain_floor(k, indexes=yielding()) for _ in range(r)))
         return sum(counts) // k
 
     return go
@@ -170,7 +168,7 @@ async def concurrent(r: int, k: int, n_rounds: int, lg: str | None) -> None:
     import random
 
     makers = {
-        "floor (Queue(1024) pairs)": floor_runs,
+        FLOOR_PAIRS: floor_runs,
         "runstream (attach, counting sink)": runstream_runs,
     }
     if lg is not None:
@@ -194,14 +192,14 @@ async def concurrent(r: int, k: int, n_rounds: int, lg: str | None) -> None:
         f"\n(a) {r:,} concurrent runs of {k} chunks each, peak traced memory per run,"
         f" median of {n_rounds} rounds"
     )
-    print(f"  {'':{WIDTH}s} {'KiB/run':>9s} {'most alive':>11s}")
+    print(f"  {'':{COLUMN}s} {'KiB/run':>9s} {'most alive':>11s}")
     for name, v in med.items():
-        print(f"  {name:{WIDTH}s} {v / 1024:9.1f} {alive[name].most:11,}")
+        print(f"  {name:{COLUMN}s} {v / 1024:9.1f} {alive[name].most:11,}")
     ours = med["runstream (attach, counting sink)"]
-    print(f"  {'runstream / floor':{WIDTH}s} {ours / med['floor (Queue(1024) pairs)']:8.2f}x")
+    print(f"  {'runstream / floor':{COLUMN}s} {ours / med[FLOOR_PAIRS]:8.2f}x")
     if lg is not None:
         peer = med["langgraph (stream_mode=custom)"]
-        print(f"  {'runstream / langgraph':{WIDTH}s} {ours / peer:8.2f}x")
+        print(f"  {'runstream / langgraph':{COLUMN}s} {ours / peer:8.2f}x")
 
 
 # (b) one long run into a slow sink ---------------------------------------------
@@ -298,14 +296,18 @@ async def slow_sink(n: int, peer_n: int, lg: str | None) -> None:
 
 
 def main() -> None:
-    p = parser(__doc__, events=1_000_000, rounds=3)
+    p = parser(__doc__, events=500_000, rounds=3)
     p.add_argument("--runs", type=int, default=1000, help="(a) concurrent runs, default 1000")
     p.add_argument("--per-run", type=int, default=100, help="(a) chunks per run, default 100")
     p.add_argument("--peer-events", type=int, default=None, help="(b) LangGraph's events")
     p.add_argument("--part", choices=["a", "b", "both"], default="both")
     args = p.parse_args()
     lg = langgraph_version()
-    print(machine() + (f", langgraph {lg}" if lg else ""))
+    header(
+        "langgraph",
+        method="method: tracemalloc (Python allocations), one asyncio loop for every contender,"
+        " gc.collect() before each measurement",
+    )
     tracemalloc.start()
 
     async def run() -> None:
