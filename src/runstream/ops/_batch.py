@@ -6,10 +6,9 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from reactivex import Observable, abc
-from reactivex.disposable import CompositeDisposable, Disposable
 
 from ._lean import LeanObservable
-from ._scheduling import check_positive, pick_scheduler, serialized
+from ._scheduling import Timers, check_positive
 
 __all__ = ["batch"]
 
@@ -53,62 +52,45 @@ def batch(
         def subscribe(
             observer: abc.ObserverBase[list[_T]], subscribed: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
-            sched = pick_scheduler(scheduler, subscribed)
-            entry = serialized(sched)
+            timers = Timers[None](scheduler, subscribed)
+            entry = timers.entry
             emit = observer.on_next
             items: list[_T] = []
-            timer: abc.DisposableBase | None = None
-            generation = 0  # tells a stale timer from the current one
-            stopped = False
 
             def flush() -> None:
-                nonlocal items, timer, generation
+                nonlocal items
                 full, items = items, []
-                generation += 1
-                if timer is not None:
-                    timer.dispose()
-                    timer = None
+                timers.cancel(None)
                 emit(full)
 
-            @entry
-            def on_timer(_: abc.SchedulerBase, due: int | None) -> None:
-                if due == generation and items and not stopped:
+            def on_timer(_: None) -> None:
+                if items:
                     flush()
 
             @entry
             def on_next(item: _T) -> None:
-                nonlocal timer
                 items.append(item)
                 count = len(items)
                 if count >= max_items:
                     flush()
                 elif count == 1:
-                    timer = sched.schedule_relative(max_delay, on_timer, generation)
+                    timers.start(None, max_delay, on_timer)
 
             @entry
             def on_error(error: Exception) -> None:
                 if items:
                     flush()
-                stop()
+                timers.stop()
                 observer.on_error(error)
 
             @entry
             def on_completed() -> None:
                 if items:
                     flush()
-                stop()
+                timers.stop()
                 observer.on_completed()
 
-            @entry
-            def stop() -> None:
-                nonlocal timer, stopped
-                stopped = True
-                if timer is not None:
-                    timer.dispose()
-                    timer = None
-
-            subscription = source.subscribe(on_next, on_error, on_completed, scheduler=subscribed)
-            return CompositeDisposable(subscription, Disposable(stop))
+            return timers.subscribe(source, on_next, on_error, on_completed, subscribed)
 
         return LeanObservable(subscribe)
 

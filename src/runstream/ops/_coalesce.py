@@ -7,11 +7,10 @@ from typing import Any, TypeVar
 
 import attrs
 from reactivex import Observable, abc
-from reactivex.disposable import CompositeDisposable, Disposable
 
 from ..events import AssistantReply, PlannerThought
 from ._lean import LeanObservable
-from ._scheduling import check_positive, pick_scheduler, serialized
+from ._scheduling import Timers, check_positive
 
 __all__ = ["coalesce_text"]
 
@@ -63,43 +62,35 @@ def coalesce_text(
         def subscribe(
             observer: abc.ObserverBase[_T], subscribed: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
-            sched = pick_scheduler(scheduler, subscribed)
-            entry = serialized(sched)
+            timers = Timers[None](scheduler, subscribed)
+            entry = timers.entry
             emit: Callable[[Any], None] = observer.on_next
             parts: list[str] = []
             last: Any = None  # the newest chunk held, None when nothing is held
             chars = 0
-            timer: abc.DisposableBase | None = None
-            generation = 0  # tells a stale timer from the current one
-            stopped = False
 
             def flush() -> None:
-                nonlocal last, chars, timer, generation
+                nonlocal last, chars
                 if last is None:
                     return
                 held, text = last, "".join(parts) if len(parts) > 1 else None
                 last, chars = None, 0
                 parts.clear()
-                generation += 1
-                if timer is not None:
-                    timer.dispose()
-                    timer = None
+                timers.cancel(None)
                 emit(held if text is None else attrs.evolve(held, text=text))
 
-            @entry
-            def on_timer(_: abc.SchedulerBase, due: int | None) -> None:
-                if due == generation and not stopped:
-                    flush()
+            def on_timer(_: None) -> None:
+                flush()
 
             def hold(chunk: Any) -> None:
-                nonlocal last, chars, timer
+                nonlocal last, chars
                 text = chunk.text
                 if chunk.done or len(text) >= max_chars:
                     emit(chunk)
                     return
                 last, chars = chunk, len(text)
                 parts.append(text)
-                timer = sched.schedule_relative(window, on_timer, generation)
+                timers.start(None, window, on_timer)
 
             @entry
             def on_next(item: Any) -> None:
@@ -120,35 +111,26 @@ def coalesce_text(
                             flush()
                         return
                     flush()
-                    if not stopped:
+                    if not timers.stopped:
                         hold(item)
                 else:
                     flush()
-                    if not stopped:
+                    if not timers.stopped:
                         emit(item)
 
             @entry
             def on_error(error: Exception) -> None:
                 flush()
-                stop()
+                timers.stop()
                 observer.on_error(error)
 
             @entry
             def on_completed() -> None:
                 flush()
-                stop()
+                timers.stop()
                 observer.on_completed()
 
-            @entry
-            def stop() -> None:
-                nonlocal stopped, timer
-                stopped = True
-                if timer is not None:
-                    timer.dispose()
-                    timer = None
-
-            subscription = source.subscribe(on_next, on_error, on_completed, scheduler=subscribed)
-            return CompositeDisposable(subscription, Disposable(stop))
+            return timers.subscribe(source, on_next, on_error, on_completed, subscribed)
 
         return LeanObservable(subscribe)
 

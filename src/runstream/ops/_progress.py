@@ -6,11 +6,10 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from reactivex import Observable, abc
-from reactivex.disposable import CompositeDisposable, Disposable
 
 from ..events import ToolEnd, ToolUpdate
 from ._lean import LeanObservable
-from ._scheduling import check_positive, pick_scheduler, serialized
+from ._scheduling import Timers, check_positive
 
 __all__ = ["latest_progress"]
 
@@ -18,15 +17,13 @@ _T = TypeVar("_T")
 
 
 class _Window:
-    """The open window of one tool call: the update it holds back and its timer."""
+    """The open window of one tool call: the update it holds back (`Timers` keeps its timer)."""
 
-    __slots__ = ("call_id", "order", "pending", "timer")
+    __slots__ = ("order", "pending")
 
-    def __init__(self, call_id: str) -> None:
-        self.call_id = call_id
+    def __init__(self) -> None:
         self.pending: Any = None
         self.order = 0
-        self.timer: abc.DisposableBase | None = None
 
 
 def latest_progress(
@@ -65,23 +62,22 @@ def latest_progress(
         def subscribe(
             observer: abc.ObserverBase[_T], subscribed: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
-            sched = pick_scheduler(scheduler, subscribed)
-            entry = serialized(sched)
+            timers = Timers[str](scheduler, subscribed)
+            entry = timers.entry
             emit: Callable[[Any], None] = observer.on_next
             windows: dict[str, _Window] = {}
             arrivals = 0
-            stopped = False
 
-            @entry
-            def on_close(_: abc.SchedulerBase, win: _Window | None) -> None:
-                if stopped or win is None or windows.get(win.call_id) is not win:
+            def on_close(call_id: str) -> None:
+                win = windows.get(call_id)
+                if win is None:
                     return
                 held = win.pending
                 if held is None:
-                    del windows[win.call_id]
+                    del windows[call_id]
                     return
                 win.pending = None
-                win.timer = sched.schedule_relative(window, on_close, win)
+                timers.start(call_id, window, on_close)
                 emit(held)
 
             @entry
@@ -89,21 +85,21 @@ def latest_progress(
                 nonlocal arrivals
                 cls = type(item)
                 if cls is ToolUpdate:
-                    win = windows.get(item.tool_call_id)
+                    call_id = item.tool_call_id
+                    win = windows.get(call_id)
                     if win is not None:
                         arrivals += 1
                         win.pending, win.order = item, arrivals
                         return
-                    win = windows[item.tool_call_id] = _Window(item.tool_call_id)
-                    win.timer = sched.schedule_relative(window, on_close, win)
+                    windows[call_id] = _Window()
+                    timers.start(call_id, window, on_close)
                 elif cls is ToolEnd:
                     win = windows.pop(item.tool_call_id, None)
                     if win is not None:
-                        if win.timer is not None:
-                            win.timer.dispose()
+                        timers.cancel(item.tool_call_id)
                         if win.pending is not None:
                             emit(win.pending)
-                            if stopped:
+                            if timers.stopped:
                                 return
                 emit(item)
 
@@ -114,9 +110,10 @@ def latest_progress(
                 )
                 for win in held:
                     update, win.pending = win.pending, None
-                    if not stopped:  # the observer may dispose us while we emit
+                    if not timers.stopped:  # the observer may dispose us while we emit
                         emit(update)
-                stop()
+                timers.stop()
+                windows.clear()
 
             @entry
             def on_error(error: Exception) -> None:
@@ -128,17 +125,7 @@ def latest_progress(
                 flush_all()
                 observer.on_completed()
 
-            @entry
-            def stop() -> None:
-                nonlocal stopped
-                stopped = True
-                for win in windows.values():
-                    if win.timer is not None:
-                        win.timer.dispose()
-                windows.clear()
-
-            subscription = source.subscribe(on_next, on_error, on_completed, scheduler=subscribed)
-            return CompositeDisposable(subscription, Disposable(stop))
+            return timers.subscribe(source, on_next, on_error, on_completed, subscribed)
 
         return LeanObservable(subscribe)
 

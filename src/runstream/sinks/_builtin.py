@@ -26,7 +26,12 @@ class Sink(Protocol[T_contra]):
     `attach` never overlaps two calls to one sink and calls `close` exactly
     once, after the last `send`. A sink may also define
     `async send_batch(items)`; then everything queued for it is handed over in
-    one call.
+    one call, unless `send` is defined closer to the sink's class (a subclass
+    that overrides `send` gets every item there).
+
+    The protocol is contravariant in the item type: a `Sink[Event]` can be
+    attached to an `Observable[ToolEnd]`, a `Sink[ToolEnd]` not to an
+    `Observable[Event]`.
     """
 
     async def send(self, item: T_contra, /) -> None:
@@ -38,6 +43,9 @@ class Sink(Protocol[T_contra]):
 
 class MemorySink(Generic[T]):
     """Keeps every item in `items`; `closed` turns True on close.
+
+    It takes queued items in batches (`send_batch`); a subclass that overrides
+    `send` gets every item through its `send` instead.
 
     Example:
         ```python
