@@ -6,8 +6,9 @@ do not share an event loop; on a 2-core machine they still share the machine.
 Side by side against that one server, each round in a fresh order:
 
 - floor: a bare Starlette `StreamingResponse` in the same server process,
-  streaming the SSE frames of a finished run of the same graph, encoded once
-  beforehand: the same number of frames, the same bytes, no run, bus or codec;
+  yielding one at a time the SSE frames of a finished run of the same graph,
+  encoded once beforehand: the same number of frames, the same bytes, no run,
+  bus or codec;
 - runstream SSE, live: `POST /runs`, then `GET /runs/{run_id}/events` while
   the run goes on (the run's one node emits N `Custom` events flat out);
 - runstream SSE, finished run: the same read after the run has completed
@@ -19,8 +20,9 @@ Side by side against that one server, each round in a fresh order:
   and `rs.drain(remote.events(run_id), sink)`, so every event is decoded back
   into an event object on the client.
 
-SSE is read with a raw `asyncio.Protocol` that counts frames and checks their
-ids (the client costs a fraction of what the server does); the clock runs
+SSE is read with a raw `asyncio.Protocol` (`_sse.SseCounter`) that counts the
+frames' `id:` lines and checks the last one, with no parsing (the client
+costs a fraction of what the server does); the clock runs
 from the first request to the end of the stream. Prints events/s on the wall
 clock, the server's CPU time per event (read from `/proc/<pid>/stat`) and
 this process's, medians of the rounds, and ratios to the floor on both clocks.
@@ -94,7 +96,7 @@ def contenders(server: Server, n: int) -> dict[str, Prepare]:
 
     async def sse(path: str) -> None:
         readers = await connect_readers(server.port, path, 1)
-        await wait_readers(readers, total, n)
+        await wait_readers(readers, total)
 
     async def floor() -> Timed:
         return lambda: sse(f"/bench/floor?events={n}")

@@ -1,17 +1,28 @@
-"""`MemoryBus` on its own: history then live, many readers, ends, keep-alives, retention."""
+"""`MemoryBus` on its own: history then live, many readers, ends, keep-alives, retention.
+
+And the SSE frames the server builds from its entries: once per entry, for every reader.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+import contextlib
+import inspect
+import sys
+from collections.abc import AsyncIterator, Iterator, Sequence
+from types import FrameType, ModuleType
+from typing import Any
 
 import anyio
 import anyio.lowlevel
+import attrs
+import httpx
 import pytest
 
 import runstream as rs
+import runstream.server._bus as bus_module
 from conftest import settle
 from runstream.codec import dumps
-from runstream.server import Entry, HistoryGone, MemoryBus, RunBus
+from runstream.server import Entry, HistoryGone, MemoryBus, RunBus, create_app
 
 pytestmark = pytest.mark.anyio
 
@@ -132,7 +143,7 @@ async def test_a_cancelled_reader_does_not_disturb_the_others() -> None:
         with anyio.CancelScope() as doomed:
             async with anyio.create_task_group() as inner:
                 inner.start_soon(collect, bus.read("root"))
-                await anyio.sleep(0.01)  # both readers wait for the next entry
+                await anyio.wait_all_tasks_blocked()  # both readers wait for the next entry
                 doomed.cancel()
         await bus.append("root", [tick(1), ended(2)])
     assert got == [0, 1, 2]
@@ -155,7 +166,7 @@ async def test_a_child_runs_end_does_not_end_the_read() -> None:
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(reader)
-        await anyio.sleep(0.01)
+        await anyio.wait_all_tasks_blocked()
         assert got == [0, 1, 2]
         assert not finished.is_set()  # still reading: the root has not ended
         await bus.append("root", [tick(3), ended(4)])
@@ -205,32 +216,139 @@ async def test_an_idle_reader_gets_a_heartbeat_none() -> None:
         await anext(reader)
 
 
-async def test_finished_runs_are_purged_after_their_retention() -> None:
-    bus = MemoryBus(retention=0.01)
+class FakeClock:
+    """Stands in for the bus's monotonic clock: time moves only when a test says so."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    fake = FakeClock()
+    monkeypatch.setattr(bus_module, "_clock", fake)
+    return fake
+
+
+async def finish(bus: MemoryBus, run_id: str) -> None:
+    """Open a run and append a whole run to it: it is finished."""
+    await bus.open(run_id, graph="g", owner=None)
+    await bus.append(run_id, whole_run(run_id, 3))
+
+
+async def kept(bus: MemoryBus, *run_ids: str) -> list[str]:
+    return [r for r in run_ids if await bus.record(r) is not None]
+
+
+async def test_finished_runs_are_purged_after_their_retention(clock: FakeClock) -> None:
+    bus = MemoryBus(retention=10.0)
     await bus.open("long", graph="g", owner=None)  # still running: never purged
     await bus.append("long", [started(0, rs.RunInfo(run_id="long", agent="g"))])
-    await bus.open("done", graph="g", owner=None)
-    await bus.append("done", whole_run("done", 3))
-    await anyio.sleep(0.03)
+    await finish(bus, "done")
+    clock.now += 5.0
+    await finish(bus, "later")
+    clock.now += 5.0  # "done" is exactly `retention` old: still kept
     await bus.open("next", graph="g", owner=None)  # opening a run purges
-    assert await bus.record("done") is None
-    assert await bus.record("long") is not None
-    assert await bus.record("next") is not None
+    assert await kept(bus, "long", "done", "later", "next") == ["long", "done", "later", "next"]
+    clock.now += 0.5
+    await bus.open("after", graph="g", owner=None)
+    assert await kept(bus, "long", "done", "later", "next") == ["long", "later", "next"]
+    clock.now += 100.0
+    await bus.open("last", graph="g", owner=None)
+    assert await kept(bus, "long", "later", "next", "after", "last") == [
+        "long",
+        "next",
+        "after",
+        "last",
+    ]
 
 
 async def test_at_most_max_runs_finished_runs_are_kept_oldest_go_first() -> None:
     bus = MemoryBus(max_runs=2)
     await bus.open("running", graph="g", owner=None)
     for run_id in ("a1", "a2", "a3"):
-        await bus.open(run_id, graph="g", owner=None)
-        await bus.append(run_id, whole_run(run_id, 3))
-        await anyio.sleep(0.001)
+        await finish(bus, run_id)
     await bus.open("a4", graph="g", owner=None)
-    assert await bus.record("a1") is None
-    for run_id in ("a2", "a3", "a4", "running"):
-        assert await bus.record(run_id) is not None
+    assert await kept(bus, "a1", "a2", "a3", "a4", "running") == ["a2", "a3", "a4", "running"]
     # a kept run is still readable in full
     assert seqs(await collect(bus.read("a2"))) == [0, 1, 2]
+
+
+async def test_the_first_runs_to_finish_go_first_not_the_first_opened(clock: FakeClock) -> None:
+    bus = MemoryBus(max_runs=2)
+    for run_id in ("b1", "b2", "b3"):
+        await bus.open(run_id, graph="g", owner=None)
+    for run_id in ("b2", "b3", "b1"):
+        clock.now += 1.0
+        await bus.append(run_id, whole_run(run_id, 3))
+    await bus.open("b4", graph="g", owner=None)
+    assert await kept(bus, "b1", "b2", "b3") == ["b1", "b3"]
+    clock.now += 1.0
+    await bus.append("b4", whole_run("b4", 3))
+    await bus.open("b5", graph="g", owner=None)
+    assert await kept(bus, "b1", "b3", "b4", "b5") == ["b1", "b4", "b5"]
+
+
+@contextlib.contextmanager
+def lines_run(module: ModuleType) -> Iterator[list[int]]:
+    """Count the lines of `module`'s code that run inside the block (in [0])."""
+    filename = inspect.getsourcefile(module)
+    count = [0]
+
+    def local(frame: FrameType, event: str, arg: Any) -> Any:
+        if event == "line":
+            count[0] += 1
+        return local
+
+    def calls(frame: FrameType, event: str, arg: Any) -> Any:
+        return local if frame.f_code.co_filename == filename else None
+
+    previous = sys.gettrace()
+    sys.settrace(calls)
+    try:
+        yield count
+    finally:
+        sys.settrace(previous)
+
+
+async def test_opening_a_run_looks_at_no_kept_run_but_those_it_forgets(clock: FakeClock) -> None:
+    async def cost_of_open(runs: int) -> tuple[int, int]:
+        """Lines the bus runs to open one run, with `runs` running and `runs` finished kept.
+
+        Once when it forgets three runs past their retention, once when it
+        forgets one run past `max_runs`.
+        """
+        bus = MemoryBus(max_runs=runs, retention=60.0)
+        for i in range(runs):
+            await bus.open(f"running-{i}", graph="g", owner=None)
+        for i in range(3):
+            await finish(bus, f"old-{i}")
+        clock.now += 30.0
+        new = [f"new-{i}" for i in range(runs)]
+        for run_id in new:
+            await bus.open(run_id, graph="g", owner=None)
+        for run_id in new:
+            await bus.append(run_id, whole_run(run_id, 3))
+        clock.now += 31.0  # the old runs are past their retention, the new ones not
+        with lines_run(bus_module) as past_retention:
+            await bus.open("x", graph="g", owner=None)
+        assert await kept(bus, "old-0", "old-2", "new-0", new[-1], "running-0") == [
+            "new-0",
+            new[-1],
+            "running-0",
+        ]
+        await bus.append("x", whole_run("x", 3))  # one finished run more than max_runs
+        with lines_run(bus_module) as over_max_runs:
+            await bus.open("y", graph="g", owner=None)
+        assert await kept(bus, "new-0", "new-1", "x", "y") == ["new-1", "x", "y"]
+        return past_retention[0], over_max_runs[0]
+
+    few, many = await cost_of_open(5), await cost_of_open(2_000)
+    assert min(few) > 0
+    assert many == few
 
 
 async def test_evicted_history_raises_history_gone() -> None:
@@ -262,3 +380,82 @@ async def test_a_reader_overtaken_by_eviction_gets_history_gone_not_a_gap() -> N
     with pytest.raises(HistoryGone):
         await drain()
     assert seqs(got) == list(range(len(got)))
+
+
+# --- SSE frames ------------------------------------------------------------------
+
+
+def test_an_entry_frames_its_event_once_for_every_reader() -> None:
+    event = tick(7)
+    entry = Entry(event)
+    frame = entry.sse
+    assert frame == b"id: 7\nevent: custom\ndata: " + dumps(event) + b"\n\n"
+    assert entry.sse is frame  # built once, then shared
+
+
+def test_sse_frames_joins_built_and_unbuilt_frames_alike() -> None:
+    entries = [Entry(e) for e in whole_run("root", 5)]
+    expected = b"".join(
+        b"id: %d\nevent: %s\ndata: %s\n\n" % (e.seq, e.event.type.encode(), dumps(e.event))
+        for e in entries
+    )
+    # some frames built, some not
+    assert entries[1].sse
+    assert entries[3].sse
+    assert bus_module.sse_frames(entries) == expected
+    assert bus_module.sse_frames(entries) == expected  # every one built now
+    assert bus_module.sse_frames([]) == b""
+
+
+def events_body(body: bytes) -> bytes:
+    """An SSE body without its `retry:` line (alone, or with the first event)."""
+    assert body.startswith(b"retry: ")
+    rest = body.split(b"\n", 1)[1]
+    return rest.removeprefix(b"\n")
+
+
+async def test_sse_readers_get_the_entries_frames_and_profiles_only_filter_them() -> None:
+    bus = await opened(MemoryBus())
+    tool_start = rs.ToolStart(
+        run=ROOT, seq=1, tool_call_id="c1", tool_name="search", payload={"q": "secret"}
+    )
+    tool_end = rs.ToolEnd(run=ROOT, seq=3, tool_call_id="c1", tool_name="search", result=["x"])
+    reply = rs.AssistantReply(run=ROOT, seq=4, text="hi", message_id="m1")
+    await bus.append("root", [started(0), tool_start, tick(2), tool_end, reply, ended(5)])
+    entries = await collect(bus.read("root"))
+    app = create_app({}, bus=bus)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        bodies = [(await client.get("/runs/root/events")).content for _ in range(3)]
+        chat = (await client.get("/runs/root/events?profile=user_chat")).content
+        resumed = (await client.get("/runs/root/events?after=3")).content
+    assert [events_body(b) for b in bodies] == [b"".join(e.sse for e in entries)] * 3
+    assert events_body(resumed) == entries[4].sse + entries[5].sse
+    # user_chat hides some events and strips the tool data of others: only those
+    # are framed again; the events it keeps as they are go out as the same frames
+    stripped = [
+        Entry(attrs.evolve(tool_start, payload={})).sse,
+        Entry(attrs.evolve(tool_end, result=None)).sse,
+    ]
+    assert events_body(chat) == stripped[0] + stripped[1] + entries[4].sse + entries[5].sse
+
+
+async def test_readers_at_the_same_place_share_batches_framed_once() -> None:
+    bus = await opened(MemoryBus())
+    await bus.append("root", whole_run("root", 200))
+    first, second, resumed = bus.read("root"), bus.read("root"), bus.read("root", 9)
+    batch = await anext(first)
+    assert await anext(second) is batch
+    frames = bus_module.sse_frames(batch)
+    assert frames == b"".join(e.sse for e in batch)
+    assert bus_module.sse_frames(batch) is frames  # joined once, for every reader
+    assert seqs(await anext(resumed)) == list(range(10, 74))  # elsewhere: a batch of its own
+    assert await anext(second) is await anext(first)
+    for reader in (first, second, resumed):
+        await reader.aclose()
+    # the last reader gone, nothing is kept for the next ones
+    later = bus.read("root")
+    again = await anext(later)
+    assert again is not batch
+    assert seqs(again) == seqs(batch)
+    await later.aclose()

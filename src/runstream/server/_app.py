@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import inspect
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -19,13 +19,13 @@ from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingR
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from .._ids import new_id
 from ..codec import dumps
 from ..events import Event
 from ..graph import CompiledGraph, RunFailed
-from .._ids import new_id
-from ..ops._profile import Profile, event_filter
+from ..ops import Profile, event_filter
 from ..sinks import Attachment, attach
-from ._bus import Entry, HistoryGone, MemoryBus, RunBus
+from ._bus import Entry, HistoryGone, MemoryBus, RunBus, sse_frames
 from ._page import PAGE
 
 __all__ = ["Limits", "create_app"]
@@ -180,12 +180,13 @@ class _Server:
                     if not batch:
                         yield b": keep-alive\n\n"
                         continue
-                    # One write per slice of a batch, not one per event: a client
-                    # catching up, or many clients at once, cost far fewer sends.
-                    for start in range(0, len(batch), _FRAMES_PER_WRITE):
-                        frames = [_frame(e, show) for e in batch[start : start + _FRAMES_PER_WRITE]]
-                        chunk = b"".join(f for f in frames if f is not None)
-                        if chunk:
+                    # One write per batch, not one per event: a client catching up,
+                    # or many clients at once, cost far fewer sends. Frames are built
+                    # once per entry, and joined once per batch that readers share.
+                    for part in _writes(batch):
+                        if show is None:
+                            yield sse_frames(part)
+                        elif chunk := b"".join([_frame(e, show) for e in part]):
                             yield chunk
             except HistoryGone:
                 return  # overtaken by eviction: end cleanly; the resume gets 410
@@ -198,16 +199,21 @@ class _Unauthorized(HTTPException):
         super().__init__(401, "missing or unknown bearer token", {"WWW-Authenticate": "Bearer"})
 
 
-def _frame(entry: Entry, show: Callable[[Any], Any] | None) -> bytes | None:
-    data = entry.data
-    if show is not None:
-        shown = show(entry.event)
-        if shown is None:
-            return None
-        if shown is not entry.event:
-            data = dumps(shown)
-    event_type = entry.event.type.encode()
-    return b"id: %d\nevent: %s\ndata: %s\n\n" % (entry.seq, event_type, data)
+def _writes(batch: Sequence[Entry]) -> Sequence[Sequence[Entry]]:
+    """A batch cut into the entries of one write each (a bus may hand out long batches)."""
+    if len(batch) <= _FRAMES_PER_WRITE:
+        return (batch,)
+    return [batch[i : i + _FRAMES_PER_WRITE] for i in range(0, len(batch), _FRAMES_PER_WRITE)]
+
+
+def _frame(entry: Entry, show: Callable[[Any], Any]) -> bytes:
+    """The entry's SSE frame as `show` sees it; empty when it hides the event."""
+    shown = show(entry.event)
+    if shown is entry.event:
+        return entry.sse  # a profile that keeps an event unchanged shares its frame
+    if shown is None:
+        return b""
+    return Entry(shown).sse  # changed for this profile (tool data stripped): framed anew
 
 
 def _message(exc: BaseException) -> str:

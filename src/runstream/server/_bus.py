@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections import OrderedDict
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from typing import Literal, Protocol, runtime_checkable
 
 import attrs
@@ -22,14 +23,68 @@ class HistoryGone(LookupError):
 
 
 class Entry:
-    """One event on the bus, with its wire form encoded once for every reader."""
+    """One event on the bus, with its wire forms encoded once for every reader.
 
-    __slots__ = ("data", "event", "seq")
+    Attributes:
+        event: the event.
+        seq: the event's `seq`.
+        data: the event's codec JSON.
+    """
+
+    __slots__ = ("_sse", "data", "event", "seq")
 
     def __init__(self, event: Event, data: bytes | None = None) -> None:
         self.event = event
         self.seq = event.seq
         self.data = dumps(event) if data is None else data
+        self._sse: bytes | None = None
+
+    @property
+    def sse(self) -> bytes:
+        """The event as one Server-Sent Events message, built on first use, then kept.
+
+        `id: <seq>`, `event: <type>` and `data: <codec JSON>` lines and a blank
+        line: the same bytes for every reader, so a run read by a thousand
+        clients is framed once, not a thousand times.
+        """
+        frame = self._sse
+        if frame is None:
+            frame = self._sse = b"id: %d\nevent: %s\ndata: %s\n\n" % (
+                self.seq,
+                self.event.type.encode(),
+                self.data,
+            )
+        return frame
+
+
+class _Batch(tuple[Entry, ...]):
+    """Consecutive entries of one log, handed to every reader that asks for them.
+
+    Readers that keep pace with each other ask for the same ranges, so they get
+    the same batch, and its frames are joined once for all of them (`sse`).
+    """
+
+    sse: bytes | None = None
+
+
+def sse_frames(entries: Sequence[Entry]) -> bytes:
+    """The entries' SSE messages (`Entry.sse`), joined for one write.
+
+    Joined once per batch when `entries` is a batch `MemoryBus.read` shares.
+    """
+    if type(entries) is _Batch:
+        chunk = entries.sse
+        if chunk is None:
+            chunk = entries.sse = _joined(entries)
+        return chunk
+    return _joined(entries)
+
+
+def _joined(entries: Sequence[Entry]) -> bytes:
+    try:
+        return b"".join([e._sse for e in entries])  # type: ignore[misc]
+    except TypeError:  # some not built yet: None in the list
+        return b"".join([e.sse for e in entries])
 
 
 @attrs.frozen
@@ -83,6 +138,8 @@ class RunBus(Protocol):
 
 
 _BATCH = 64  # entries handed to a reader at once
+_SHARED = 128  # batches a log keeps to hand to the next readers that ask for them
+_clock = time.monotonic  # when runs finish; a module name, so tests can turn the clock
 
 _STATUS: dict[str, RunStatus] = {
     "completed": "completed",
@@ -92,7 +149,16 @@ _STATUS: dict[str, RunStatus] = {
 
 
 class _Log:
-    __slots__ = ("changed", "entries", "finished_at", "first_seq", "graph", "owner", "status")
+    __slots__ = (
+        "batches",
+        "entries",
+        "first_seq",
+        "graph",
+        "owner",
+        "readers",
+        "status",
+        "waiters",
+    )
 
     def __init__(self, graph: str, owner: str | None) -> None:
         self.graph = graph
@@ -100,25 +166,60 @@ class _Log:
         self.entries: list[Entry] = []
         self.first_seq = 0  # seq of entries[0]; grows when old entries are evicted
         self.status: RunStatus = "running"
-        self.finished_at: float | None = None
-        self.changed: asyncio.Future[None] | None = None
+        # One future per waiting reader, in arrival order (a dict as an ordered set).
+        # Waking each reader's own future takes one step of the event loop; a shared
+        # future behind shield() and wait_for() took three, per reader per append.
+        self.waiters: dict[asyncio.Future[bool], None] = {}
+        # The latest batches handed out, by first seq, the oldest first: a bound on
+        # what sharing them costs, whatever positions the readers are at. Dropped
+        # when the last reader leaves.
+        self.batches: OrderedDict[int, _Batch] = OrderedDict()
+        self.readers = 0
+
+    def batch(self, index: int) -> _Batch:
+        """Up to `_BATCH` entries from `entries[index]`, shared.
+
+        The same batch object as the last reader that asked for them got, when
+        it is still kept and as long.
+        """
+        entries = self.entries
+        size = min(len(entries) - index, _BATCH)
+        seq = self.first_seq + index
+        batches = self.batches
+        found = batches.pop(seq, None)
+        if found is None or len(found) != size:
+            found = _Batch(entries[index : index + size])  # a copy: appends go on
+            if len(batches) >= _SHARED:
+                batches.popitem(last=False)
+        batches[seq] = found
+        return found
 
     def notify(self) -> None:
-        changed = self.changed
-        if changed is not None:
-            self.changed = None
-            if not changed.done():
-                changed.set_result(None)
+        waiters = self.waiters
+        if waiters:
+            self.waiters = {}
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(True)
 
     async def wait(self, idle: float | None) -> bool:
         """Wait for new entries; False when `idle` seconds passed first."""
-        if self.changed is None:
-            self.changed = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[bool] = loop.create_future()
+        waiters = self.waiters
+        waiters[waiter] = None
+        timer = None if idle is None else loop.call_later(idle, _idle, waiter)
         try:
-            await asyncio.wait_for(asyncio.shield(self.changed), idle)
-        except TimeoutError:
-            return False
-        return True
+            return await waiter
+        finally:
+            if timer is not None:
+                timer.cancel()
+            waiters.pop(waiter, None)  # still listed when idle or cancelled
+
+
+def _idle(waiter: asyncio.Future[bool]) -> None:
+    if not waiter.done():
+        waiter.set_result(False)
 
 
 class MemoryBus:
@@ -143,9 +244,12 @@ class MemoryBus:
         self.retention = retention
         self.max_runs = max_runs
         self._logs: dict[str, _Log] = {}
+        # Finished runs in the order they finished, with the time: the oldest
+        # first, so forgetting them looks at the front only, never at every run.
+        self._finished: OrderedDict[str, float] = OrderedDict()
 
     async def open(self, run_id: str, *, graph: str, owner: str | None) -> None:
-        """Register a new run (and forget finished runs past their retention)."""
+        """Register a new run (and forget finished runs past `retention` or `max_runs`)."""
         self._purge()
         if run_id in self._logs:
             raise ValueError(f"run {run_id!r} already exists")
@@ -163,7 +267,8 @@ class MemoryBus:
                 and event.run.parent_run_id is None
             ):
                 log.status = _STATUS[event.phase.value]
-                log.finished_at = time.monotonic()
+                self._finished[run_id] = _clock()
+                self._finished.move_to_end(run_id)
         overflow = len(entries) - self.max_events
         if overflow > 0:
             drop = max(overflow, self.max_events // 8)  # evict in chunks, not one by one
@@ -173,29 +278,33 @@ class MemoryBus:
 
     async def read(
         self, run_id: str, after: int | None = None, *, heartbeat: float | None = None
-    ) -> AsyncIterator[Sequence[Entry]]:
+    ) -> AsyncGenerator[Sequence[Entry], None]:
         """History after `after`, then live entries, in batches; ends after the root's end."""
         log = self._logs.get(run_id)
         if log is None:
             raise KeyError(run_id)
         position = 0 if after is None else after + 1  # the next seq to yield
-        while True:
-            index = position - log.first_seq
-            if index < 0:
-                raise HistoryGone(
-                    f"events of run {run_id} before seq {log.first_seq} are no longer kept"
-                )
-            if index < len(log.entries):
-                # A bounded copy: appends and evictions go on meanwhile, and a reader
-                # far behind never holds more than one batch of references.
-                batch = log.entries[index : index + _BATCH]
-                position += len(batch)
-                yield batch
-                continue
-            if log.status != "running":
-                return
-            if not await log.wait(heartbeat):
-                yield ()
+        log.readers += 1
+        try:
+            while True:
+                index = position - log.first_seq
+                if index < 0:
+                    raise HistoryGone(
+                        f"events of run {run_id} before seq {log.first_seq} are no longer kept"
+                    )
+                if index < len(log.entries):
+                    batch = log.batch(index)
+                    position += len(batch)
+                    yield batch
+                    continue
+                if log.status != "running":
+                    return
+                if not await log.wait(heartbeat):
+                    yield ()
+        finally:
+            log.readers -= 1
+            if not log.readers:
+                log.batches.clear()
 
     async def record(self, run_id: str) -> RunRecord | None:
         """The run's record, or None."""
@@ -212,16 +321,14 @@ class MemoryBus:
         )
 
     def _purge(self) -> None:
-        now = time.monotonic()
-        finished = [
-            (log.finished_at, run_id)
-            for run_id, log in self._logs.items()
-            if log.finished_at is not None
-        ]
-        expired = {run_id for at, run_id in finished if now - at > self.retention}
-        excess = len(finished) - len(expired) - self.max_runs
-        if excess > 0:
-            alive = sorted((at, r) for at, r in finished if r not in expired)
-            expired.update(r for _, r in alive[:excess])
-        for run_id in expired:
-            del self._logs[run_id]
+        finished, logs = self._finished, self._logs
+        # Finish times only grow along `finished`: the expired runs are a prefix.
+        cutoff = _clock() - self.retention
+        while finished:
+            run_id, at = next(iter(finished.items()))
+            if at >= cutoff:
+                break
+            del finished[run_id], logs[run_id]
+        while len(finished) > self.max_runs:
+            run_id, _ = finished.popitem(last=False)
+            del logs[run_id]
