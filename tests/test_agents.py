@@ -7,7 +7,7 @@ from typing import Any
 import anyio
 import pytest
 
-from conftest import settle
+from _support.invariants import settle
 from runstream._schema import ArgumentError, SchemaError
 from runstream.agents import MaxTurnsExceeded, Tool, agent_tool, create_agent, tool
 from runstream.events import (

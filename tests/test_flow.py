@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from conftest import settle
+from _support.invariants import settle
 from runstream._flow import Flow
 
 pytestmark = pytest.mark.anyio

@@ -100,6 +100,11 @@ class Flow:
             self._wake_next()
 
     @property
+    def waiting(self) -> int:
+        """How many emitters are waiting for room right now."""
+        return sum(1 for waiter in self._waiters if not waiter.done())
+
+    @property
     def bound(self) -> bool:
         """True once a run (or another demand-aware source) listens for cancel requests."""
         return bool(self._on_cancel)

@@ -7,7 +7,6 @@ import json
 import re
 import sys
 from collections.abc import AsyncIterator, Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -20,14 +19,12 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 import runstream as rs
-from conftest import check_invariants, settle
+from _support.invariants import check_invariants, settle
+from _support.serving import refusing_port, serving
 from runstream import ops
 from runstream.client import RemoteError, RemoteRuns, _SSEParser
 from runstream.codec import dumps, loads
 from runstream.server import create_app
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "server"))
-from serving import free_port, serving
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(10)]
 
@@ -265,7 +262,11 @@ async def test_a_bearer_token_is_sent_and_runs_are_kept_apart() -> None:
 
 
 async def test_an_unreachable_server_is_a_remote_error() -> None:
-    url = f"http://127.0.0.1:{free_port()}"
+    with refusing_port() as port:
+        await _unreachable(f"http://127.0.0.1:{port}")
+
+
+async def _unreachable(url: str) -> None:
     async with RemoteRuns(url, retries=2, backoff=0.01) as runs:
         with pytest.raises(RemoteError) as info:
             await runs.start("ticker", {})

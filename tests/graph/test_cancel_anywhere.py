@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 import runstream as rs
-from conftest import check_invariants, settle
+from _support.invariants import check_invariants, settle
 
 pytestmark = pytest.mark.anyio
 

@@ -9,7 +9,7 @@ import anyio
 import pytest
 
 import runstream as rs
-from conftest import check_invariants, settle
+from _support.invariants import check_invariants, settle
 from runstream._flow import Flow, subscribing
 
 pytestmark = pytest.mark.anyio

@@ -10,7 +10,7 @@ import anyio
 import pytest
 
 import runstream as rs
-from conftest import check_invariants, settle
+from _support.invariants import check_invariants, settle
 
 pytestmark = pytest.mark.anyio
 

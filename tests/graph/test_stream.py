@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from reactivex import operators as ops
 
 import runstream as rs
-from conftest import check_invariants, settle
+from _support.invariants import check_invariants, settle
 from runstream._flow import Flow, subscribing
 
 pytestmark = pytest.mark.anyio
@@ -43,9 +43,11 @@ async def test_each_subscription_is_a_new_run() -> None:
     g = rs.StateGraph(name="cold")
     g.add_node("n", node)
     g.add_edge(rs.START, "n")
-    stream = g.compile().run({})
-    await anyio.sleep(0.01)
-    assert started == []  # nothing runs until subscribed
+    app = g.compile()
+    before = asyncio.all_tasks()
+    stream = app.run({})
+    assert asyncio.all_tasks() == before  # no task: nothing runs until subscribed
+    assert started == []
     first = [e async for e in stream]
     second = [e async for e in stream]
     assert started == [1, 1]
@@ -154,8 +156,10 @@ async def test_a_paused_flow_holds_the_run_through_operators() -> None:
     flow.pause("test")
     with subscribing(flow):
         source.subscribe(lambda e: got.append(e.data), on_completed=done.set)
-    await anyio.sleep(0.05)
-    assert got == []  # emits wait while the flow is paused
+    with anyio.fail_after(5):
+        while not flow.waiting:  # the run's first emit is waiting for room
+            await asyncio.sleep(0)
+    assert got == []  # and nothing went past it
     flow.resume("test")
     with anyio.fail_after(5):
         await done.wait()

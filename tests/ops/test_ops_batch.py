@@ -8,7 +8,10 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from ops_support import (
+from reactivex.subject import Subject
+from reactivex.testing import TestScheduler
+
+from _support.ops import (
     RecordingScheduler,
     on_completed,
     on_error,
@@ -17,9 +20,6 @@ from ops_support import (
     timeline,
     values,
 )
-from reactivex.subject import Subject
-from reactivex.testing import TestScheduler
-
 from runstream import ops
 
 

@@ -11,7 +11,13 @@ import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from ops_support import (
+from reactivex import operators as rx_ops
+from reactivex.scheduler.eventloop import AsyncIOScheduler
+from reactivex.subject import Subject
+from reactivex.testing import TestScheduler
+
+import runstream as rs
+from _support.ops import (
     Events,
     RecordingScheduler,
     on_completed,
@@ -21,12 +27,6 @@ from ops_support import (
     timeline,
     values,
 )
-from reactivex import operators as rx_ops
-from reactivex.scheduler.eventloop import AsyncIOScheduler
-from reactivex.subject import Subject
-from reactivex.testing import TestScheduler
-
-import runstream as rs
 from runstream import ops
 
 

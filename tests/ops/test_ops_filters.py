@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 import reactivex
-from ops_support import CHILD, Events, on_completed, on_error, on_next, run_hot, timeline
 
 import runstream as rs
+from _support.ops import CHILD, Events, on_completed, on_error, on_next, run_hot, timeline
 from runstream import ops
 
 

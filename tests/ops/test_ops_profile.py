@@ -7,10 +7,10 @@ from typing import Any
 import attrs
 import pytest
 import reactivex
-from ops_support import CHILD, Events, on_completed, on_error, on_next, run_hot, timeline
 
 import runstream as rs
-from conftest import check_invariants
+from _support.invariants import check_invariants
+from _support.ops import CHILD, Events, on_completed, on_error, on_next, run_hot, timeline
 from runstream import ops
 from runstream.ops import Profile
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from ops_support import (
+from reactivex.subject import Subject
+from reactivex.testing import TestScheduler
+
+from _support.ops import (
     Events,
     RecordingScheduler,
     on_completed,
@@ -15,9 +18,6 @@ from ops_support import (
     timeline,
     values,
 )
-from reactivex.subject import Subject
-from reactivex.testing import TestScheduler
-
 from runstream import ops
 
 

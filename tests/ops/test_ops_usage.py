@@ -7,9 +7,9 @@ from types import MappingProxyType
 import attrs
 import pytest
 import reactivex
-from ops_support import CHILD, Events, on_completed, on_error, on_next, run_hot, timeline
 
 import runstream as rs
+from _support.ops import CHILD, Events, on_completed, on_error, on_next, run_hot, timeline
 from runstream import ops
 from runstream.ops import TokenCount, UsageTotals
 

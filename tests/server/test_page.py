@@ -19,8 +19,8 @@ import anyio
 import httpx
 import pytest
 from playwright.async_api import Page, async_playwright, expect
-from serving import serving
 
+from _support.serving import serving
 from runstream._demo import _ANSWER, _SUMMARY, _THOUGHT, build_demo_agent
 from runstream.server import create_app
 from runstream.server._page import PAGE

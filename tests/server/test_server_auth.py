@@ -7,7 +7,10 @@ from collections.abc import Awaitable, Callable
 
 import httpx
 import pytest
-from test_server_support import (
+
+import runstream as rs
+from _support.invariants import check_invariants
+from _support.server import (
     emitter,
     frames_of,
     live,
@@ -19,9 +22,6 @@ from test_server_support import (
     ws_refused,
     ws_url,
 )
-
-import runstream as rs
-from conftest import check_invariants
 from runstream.server import create_app
 
 pytestmark = pytest.mark.anyio

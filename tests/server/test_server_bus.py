@@ -20,7 +20,7 @@ import pytest
 
 import runstream as rs
 import runstream.server._bus as bus_module
-from conftest import settle
+from _support.invariants import settle
 from runstream.codec import dumps
 from runstream.server import Entry, HistoryGone, MemoryBus, RunBus, create_app
 

@@ -8,7 +8,9 @@ from typing import Any, TypedDict
 import anyio
 import httpx
 import pytest
-from test_server_support import (
+
+import runstream as rs
+from _support.server import (
     emitter,
     live,
     parse_sse,
@@ -18,8 +20,6 @@ from test_server_support import (
     ws_refused,
     ws_url,
 )
-
-import runstream as rs
 from runstream.server import Limits, MemoryBus, create_app
 
 pytestmark = pytest.mark.anyio

@@ -8,7 +8,10 @@ import time
 import anyio
 import httpx
 import pytest
-from test_server_support import (
+
+import runstream as rs
+from _support.invariants import check_invariants
+from _support.server import (
     emitter,
     event_of,
     frames_of,
@@ -21,9 +24,6 @@ from test_server_support import (
     ticks,
     wait_status,
 )
-
-import runstream as rs
-from conftest import check_invariants
 from runstream.server import create_app
 
 pytestmark = pytest.mark.anyio

@@ -9,7 +9,10 @@ import anyio
 import httpx
 import pytest
 import websockets
-from test_server_support import (
+
+import runstream as rs
+from _support.invariants import check_invariants
+from _support.server import (
     SSEParser,
     emitter,
     event_of,
@@ -23,9 +26,6 @@ from test_server_support import (
     wait_status,
     ws_url,
 )
-
-import runstream as rs
-from conftest import check_invariants
 from runstream.codec import loads
 from runstream.server import Limits, create_app
 

@@ -11,7 +11,7 @@ import reactivex
 from reactivex import operators as rx
 
 import runstream as rs
-from conftest import check_invariants, settle
+from _support.invariants import check_invariants, settle
 
 pytestmark = pytest.mark.anyio
 

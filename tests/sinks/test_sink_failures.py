@@ -11,7 +11,7 @@ import pytest
 import reactivex
 
 import runstream as rs
-from conftest import check_invariants, settle
+from _support.invariants import check_invariants, settle
 from runstream.sinks import SinkTimeout
 
 pytestmark = pytest.mark.anyio

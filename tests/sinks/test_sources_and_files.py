@@ -14,7 +14,7 @@ import pytest
 from rich.console import Console
 
 import runstream as rs
-from conftest import check_invariants, settle
+from _support.invariants import check_invariants, settle
 from runstream._flow import Flow, subscribing
 
 pytestmark = pytest.mark.anyio

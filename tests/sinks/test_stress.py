@@ -9,7 +9,7 @@ import anyio
 import pytest
 
 import runstream as rs
-from conftest import settle
+from _support.invariants import settle
 from runstream import ops
 
 pytestmark = pytest.mark.anyio

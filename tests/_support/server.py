@@ -18,10 +18,10 @@ from typing import Any
 import anyio
 import httpx
 import websockets
-from serving import serving
 
 import runstream as rs
-from conftest import settle
+from _support.invariants import settle
+from _support.serving import serving
 from runstream.codec import loads
 
 
