@@ -32,8 +32,11 @@ Every model is a local fake: no network, no key.
   `agent.run_stream_events("hi")`, counting the text of `PartStartEvent` and
   `PartDeltaEvent`.
 
-Prints tokens/s for each (median of the rounds), runstream's ratio to each
-peer and to the fastest peer.
+- floor: the plain floor of `_common.plain_floor`, one `asyncio.Queue(1024)`
+  carrying as many small dicts as there are tokens, for scale.
+
+Prints tokens/s for each (median of the rounds), runstream's ratio to the
+floor, to each peer and to the fastest peer.
 
     python benchmarks/tokens.py [--words 2000] [--replies 5] [--rounds 11]
 """
@@ -55,6 +58,7 @@ from _common import (
     parser,
     per_item,
     per_second,
+    plain_floor,
     print_costs,
     print_rates,
     print_ratio,
@@ -67,6 +71,7 @@ from _common import (
 
 import runstream as rs
 
+FLOOR = "floor: asyncio.Queue(1024), {'i': i}"
 RUNSTREAM = "runstream: create_agent, async for"
 
 Run = Callable[[], Contender]
@@ -362,7 +367,10 @@ def main() -> None:
             progress(f"{var} is set: LangSmith tracing would add network calls; unset it")
 
     header("langgraph", "langchain-core", "openai-agents", "openai", "pydantic-ai-slim")
-    contenders: dict[str, Contender] = {RUNSTREAM: runstream_contender(text, args.replies)}
+    contenders: dict[str, Contender] = {
+        FLOOR: lambda: plain_floor(n),
+        RUNSTREAM: runstream_contender(text, args.replies),
+    }
     skipped: list[str] = []
     for peer, (needs, make) in PEERS.items():
         missing = [dist for dist in needs if package_version(dist) is None]
@@ -371,7 +379,7 @@ def main() -> None:
             progress(f"{peer} skipped: pip install -e '.[bench]'")
             continue
         contenders.update(make(text, args.replies))
-    peers = [name for name in contenders if name != RUNSTREAM]
+    peers = [name for name in contenders if name not in (RUNSTREAM, FLOOR)]
 
     seconds = run_rounds(contenders, n, args.rounds, seed=args.seed)
     med = medians(seconds)
@@ -382,8 +390,13 @@ def main() -> None:
     )
     print_rates(rate, unit="tokens/s")
     print_costs({name: per_item(n, s) for name, s in med.items()}, unit="us per token")
+    print_ratio_header("runstream's tokens/s over")
+    print_ratio(
+        "the floor",
+        ratio(rate[RUNSTREAM], rate[FLOOR]),
+        spread=rate_spread(seconds, RUNSTREAM, FLOOR),
+    )
     if peers:
-        print_ratio_header("runstream's tokens/s over")
         fastest = max(peers, key=lambda name: rate[name].cpu)
         for name in peers:
             print_ratio(
