@@ -8,6 +8,8 @@ import json
 import math
 import random
 import re
+import tracemalloc
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import attrs
@@ -938,3 +940,112 @@ def test_from_dict_rejects_python_values_json_cannot_carry() -> None:
 
 def test_string_enum_keys_become_their_values() -> None:
     assert jsonable({rs.Phase.STARTED: 1}) == {"started": 1}
+
+
+# --- hostile input: one DecodeError, in time linear in the input --------------------
+
+
+def test_bad_calls_stop_at_the_first_bad_element() -> None:
+    # cattrs used to build one exception per bad element before reporting any:
+    # 10**6 bad calls took minutes. Only the first is looked at now.
+    obj = {**EXTERNAL_TOOLS_BASE, "calls": [{"bad": 1}] * 100_000}
+    with pytest.raises(DecodeError) as info:
+        from_dict(obj)
+    message = str(info.value)
+    assert "field 'calls[0].tool_call_id': required field missing" in message
+    assert "calls[1]" not in message
+
+
+def test_a_bad_call_after_good_ones_is_named() -> None:
+    good = {"tool_call_id": "c", "tool_name": "t", "payload": {}}
+    obj = {**EXTERNAL_TOOLS_BASE, "calls": [good, good, good, 5, {"bad": 1}]}
+    with pytest.raises(DecodeError, match=r"field 'calls\[3\]': expected object, got integer 5$"):
+        from_dict(obj)
+
+
+EXTERNAL_TOOLS_BASE: dict[str, Any] = {
+    "type": "await_external_tools",
+    "run_id": "r",
+    "agent": "a",
+    "node": "n",
+    "seq": 1,
+    "ts": 1.0,
+    "request_id": "q",
+}
+
+
+class RaisingMapping(Mapping[str, Any]):
+    """A mapping whose every read fails, as a broken user type might."""
+
+    def __init__(self, keys: list[str]) -> None:
+        self.keys_ = keys
+
+    def __getitem__(self, key: str) -> Any:
+        raise RuntimeError("boom")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.keys_)
+
+    def __len__(self) -> int:
+        return len(self.keys_)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [3 * 10**9, None, 1.5, [b"{}"], object(), "9" * 10_000, "[" * 100_000, b"\xff\xfe"],
+    ids=["huge-int", "none", "float", "list", "object", "long-number", "deep", "bad-utf8"],
+)
+def test_loads_raises_only_decode_error(data: Any) -> None:
+    # loads(3 * 10**9) used to allocate 3 GB of zeros (bytes(n)) and raise MemoryError.
+    tracemalloc.start()
+    try:
+        with pytest.raises(DecodeError):
+            loads(data)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 10_000_000  # "[" * 100_000 is the largest input here
+
+
+@pytest.mark.parametrize("keys", [[], ["type"], ["type", "run_id"]])
+def test_a_mapping_that_raises_is_a_decode_error(keys: list[str]) -> None:
+    with pytest.raises(DecodeError, match="cannot read the input: RuntimeError: boom"):
+        from_dict(RaisingMapping(keys))
+
+
+def test_a_deep_mapping_built_in_python_is_a_decode_error() -> None:
+    deep: Any = "x"
+    for _ in range(100_000):
+        deep = [deep]
+    obj = {**EXTERNAL_TOOLS_BASE, "type": "custom", "name": "n", "data": deep}
+    with pytest.raises(DecodeError):
+        from_dict(obj)
+
+
+# --- one event, one line -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("char", ["\u2028", "\u2029", "\x85"], ids=["U+2028", "U+2029", "U+0085"])
+def test_line_separators_are_escaped(char: str) -> None:
+    # str.splitlines (and JavaScript before ES2019) break lines at these; JSON does not.
+    ev = rs.Custom(
+        run=rs.RunInfo(run_id="r", agent="a"),
+        node="n",
+        seq=0,
+        ts=1.0,
+        name="x",
+        data={"text": f"one{char}two", f"k{char}": [char]},
+    )
+    data = dumps(ev)
+    assert len(data.decode().splitlines()) == 1
+    assert char.encode() not in data
+    assert f"\\u{ord(char):04x}".encode() in data
+    assert loads(data) == ev
+    assert loads(data.decode().splitlines()[0]) == ev
+
+
+def test_other_non_ascii_text_stays_raw() -> None:
+    ev = rs.Custom(
+        run=rs.RunInfo(run_id="r", agent="a"), node="n", seq=0, ts=1.0, name="x", data="é—😀"
+    )
+    assert "é—😀".encode() in dumps(ev)

@@ -226,21 +226,30 @@ def _make_unstructure(cls: type[Any]) -> Callable[[Any], dict[str, Any]]:
 
 
 def dumps(event: Event) -> bytes:
-    """Encode `event` as compact UTF-8 JSON.
+    """Encode `event` as compact UTF-8 JSON, on one line.
 
     Text that UTF-8 cannot carry (a lone surrogate) is written as a JSON
-    `\\u` escape, so that it still decodes to the same string.
+    `\\u` escape, so that it still decodes to the same string. So are the
+    characters that some line splitters take for a line break although JSON
+    does not (U+2028, U+2029, U+0085: Python's `str.splitlines`, JavaScript
+    before ES2019): one event is always one line of every splitter.
 
     Raises:
         EncodeError: as [`to_dict`][runstream.codec.to_dict].
     """
     obj = to_dict(event)
-    try:
-        return json.dumps(obj, ensure_ascii=False, separators=_COMPACT, allow_nan=False).encode()
-    except UnicodeEncodeError:
-        return json.dumps(obj, ensure_ascii=True, separators=_COMPACT, allow_nan=False).encode()
+    text = json.dumps(obj, ensure_ascii=False, separators=_COMPACT, allow_nan=False)
+    if not text.isascii():  # O(1) in CPython: the common case pays nothing more
+        if "\u2028" in text or "\u2029" in text or "\x85" in text:
+            text = text.translate(_LINE_BREAKS)
+        try:
+            return text.encode()
+        except UnicodeEncodeError:  # a lone surrogate
+            return json.dumps(obj, ensure_ascii=True, separators=_COMPACT).encode()
+    return text.encode()
 
 
+_LINE_BREAKS = {0x2028: "\\u2028", 0x2029: "\\u2029", 0x85: "\\u0085"}
 _COMPACT = (",", ":")
 
 
@@ -306,9 +315,22 @@ def _enum_member(value: Any, cls: type[Phase]) -> Phase:
 
 
 def _tool_calls(value: Any, _: Any) -> tuple[ToolCall, ...]:
+    """Decode `calls`, stopping at the first bad element (linear in the input's size)."""
     if type(value) is not list:
         raise TypeError(f"expected array, got {_describe(value)}")
-    return _default_calls(value, tuple[ToolCall, ...])  # type: ignore[no-any-return]
+    calls = []
+    for i, item in enumerate(value):
+        try:
+            calls.append(_call(item, ToolCall))
+        except (ClassValidationError, ForbiddenExtraKeysError) as exc:
+            raise _Explained(_explain(exc, f"$.calls[{i}]")) from None
+        except (TypeError, ValueError) as exc:
+            raise _Explained(f"field 'calls[{i}]': {exc}") from None
+    return tuple(calls)
+
+
+class _Explained(ValueError):
+    """A problem whose message already names its fields (see `_explain`)."""
 
 
 def _any_json(value: Any, _: Any) -> Any:
@@ -343,8 +365,8 @@ def _object_of(cls: type[Any]) -> Callable[[Any, Any], Any]:
 
 
 _converter.register_structure_hook(ErrorInfo, _object_of(ErrorInfo))
-_converter.register_structure_hook(ToolCall, _object_of(ToolCall))
-_default_calls = _converter.get_structure_hook(tuple[ToolCall, ...])
+_call = _object_of(ToolCall)
+_converter.register_structure_hook(ToolCall, _call)
 _converter.register_structure_hook_func(lambda t: t == tuple[ToolCall, ...], _tool_calls)
 
 _UNSTRUCTURE: dict[type[Any], Callable[[Any], dict[str, Any]]] = {
@@ -372,14 +394,30 @@ def from_dict(obj: object) -> Event:
             a field is missing or has the wrong type (the message names it),
             or a JSON field holds something JSON cannot carry.
     """
-    event = _decode(obj)
-    # Parsed JSON holds only JSON values; a mapping built in Python may not.
-    for name in _JSON_FIELDS_OF[type(event)]:
-        try:
-            jsonable(getattr(event, name), name)
-        except EncodeError as exc:
-            raise DecodeError(f"{event.type}: {exc}") from None
-    return event
+    return _decode_any(obj, check_json=True)
+
+
+def _decode_any(obj: object, *, check_json: bool = False) -> Event:
+    """`_decode` that raises only `DecodeError`, whatever `obj` does.
+
+    With `check_json`, also check that the JSON fields hold only JSON values:
+    parsed JSON always does, a mapping built in Python may not.
+    """
+    try:
+        event = _decode(obj)
+        if check_json:
+            for name in _JSON_FIELDS_OF[type(event)]:
+                try:
+                    jsonable(getattr(event, name), name)
+                except EncodeError as exc:
+                    raise DecodeError(f"{event.type}: {exc}") from None
+        return event
+    except DecodeError:
+        raise
+    except RecursionError:
+        raise DecodeError("nested too deeply") from None
+    except Exception as exc:  # a mapping whose methods raise, and the like
+        raise DecodeError(f"cannot read the input: {type(exc).__name__}: {exc}") from None
 
 
 def _decode(obj: object) -> Event:
@@ -404,20 +442,26 @@ def _decode(obj: object) -> Event:
         return _converter.structure(data, cls)
     except (ClassValidationError, ForbiddenExtraKeysError) as exc:
         raise DecodeError(f"{tag}: {_explain(exc)}") from None
-    except (ValueError, TypeError, KeyError) as exc:  # pragma: no cover - defensive
-        raise DecodeError(f"{tag}: {exc}") from None
 
 
-def _explain(exc: BaseException) -> str:
+def _explain(exc: BaseException, path: str = "") -> str:
     problems = []
-    for line in cattrs.transform_error(exc, path="", format_exception=_format):
-        message, _, path = line.rpartition(" @ ")
-        path = path.lstrip("$.").removeprefix("run.")
-        problems.append(f"field '{path}': {message}" if path else message)
+    for line in cattrs.transform_error(exc, path=path, format_exception=_format):
+        message, _, where = line.rpartition(" @ ")
+        where = where.lstrip("$.").removeprefix("run.")
+        if message.startswith(_AS_IS):
+            problems.append(message.removeprefix(_AS_IS))
+        else:
+            problems.append(f"field '{where}': {message}" if where else message)
     return "; ".join(problems[:5])
 
 
+_AS_IS = "\x00"  # marks a message of `_Explained`, which names its own fields
+
+
 def _format(exc: BaseException, type_: Any) -> str:
+    if isinstance(exc, _Explained):
+        return _AS_IS + str(exc)
     if isinstance(exc, KeyError):
         return "required field missing"
     return str(exc) or type(exc).__name__
@@ -430,14 +474,18 @@ def loads(data: bytes | bytearray | memoryview | str) -> Event:
         DecodeError: the input is not JSON, or not a valid event (see
             [`from_dict`][runstream.codec.from_dict]). Nothing else is raised.
     """
+    if not isinstance(data, str | bytes | bytearray | memoryview):
+        # bytes(3 * 10**9) would allocate gigabytes of zeros before failing
+        raise DecodeError(f"expected JSON text or bytes, got {type(data).__name__}")
     try:
         if not isinstance(data, str):
             data = bytes(data).decode()
         obj = json.loads(data, parse_constant=_reject_constant, parse_float=_finite_float)
-    except (ValueError, TypeError, RecursionError) as exc:
-        detail = str(exc) if not isinstance(exc, RecursionError) else "nested too deeply"
-        raise DecodeError(f"not JSON: {detail}") from None
-    return _decode(obj)
+    except RecursionError:
+        raise DecodeError("not JSON: nested too deeply") from None
+    except Exception as exc:  # invalid UTF-8 or JSON, a number too long to convert, ...
+        raise DecodeError(f"not JSON: {exc}") from None
+    return _decode_any(obj)
 
 
 def _finite_float(text: str) -> float:
