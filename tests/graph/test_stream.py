@@ -156,9 +156,11 @@ async def test_a_paused_flow_holds_the_run_through_operators() -> None:
     flow.pause("test")
     with subscribing(flow):
         source.subscribe(lambda e: got.append(e.data), on_completed=done.set)
-    with anyio.fail_after(5):
-        while not flow.waiting:  # the run's first emit is waiting for room
-            await asyncio.sleep(0)
+    for _ in range(1000):  # loop turns, until the run's first emit waits for room
+        if flow.waiting:
+            break
+        await asyncio.sleep(0)
+    assert flow.waiting == 1
     assert got == []  # and nothing went past it
     flow.resume("test")
     with anyio.fail_after(5):
