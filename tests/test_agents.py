@@ -8,7 +8,7 @@ import anyio
 import pytest
 
 from _support.invariants import settle
-from runstream._schema import ArgumentError, SchemaError
+from runstream import ArgumentError, SchemaError
 from runstream.agents import MaxTurnsExceeded, Tool, agent_tool, create_agent, tool
 from runstream.events import (
     AgentRunStarted,
@@ -21,7 +21,14 @@ from runstream.events import (
     ToolUpdate,
     Workflow,
 )
-from runstream.graph import CompiledGraph, RunContext, RunFailed, ToolCallHandle
+from runstream.graph import (
+    START,
+    CompiledGraph,
+    RunContext,
+    RunFailed,
+    StateGraph,
+    ToolCallHandle,
+)
 from runstream.models import Message, ModelChunk, ScriptedModel, ToolSpec, Turn
 
 
@@ -461,7 +468,9 @@ async def test_agent_tool_streams_the_child_run_inside_the_parent_call() -> None
     assert isinstance(parent_start, ToolStart)
     assert isinstance(parent_end, ToolEnd)
     assert parent_start.run_id == parent_end.run_id == root
-    assert parent_start.payload == "Capital of France?"
+    # What the model sent, and only the child's answer (not its transcript).
+    assert parent_start.payload == {"input": "Capital of France?"}
+    assert parent_end.result == "Paris."
     assert parent_end.error is None
     assert len([e for e in events if isinstance(e, ToolStart) and e.run_id == root]) == 1
 
@@ -490,6 +499,26 @@ async def test_agent_tool_result_is_the_childs_last_message() -> None:
     state = await lead.invoke("What is the capital of France?")
     assert tool_messages(state)[0].content == "The capital is Paris."
     assert state["messages"][-1].content == "It is Paris."
+
+
+@pytest.mark.anyio
+async def test_agent_tool_called_directly_shows_its_arguments_and_answer() -> None:
+    # A Tool invoked by hand inside a node: the same ToolStart/ToolEnd shapes.
+    child = create_agent(ScriptedModel(["Rome."]), name="researcher")
+    research = agent_tool(child, "research", "Research a question.")
+
+    async def node(state: dict[str, Any], ctx: RunContext) -> None:
+        async with ctx.tool("outer", {}) as handle:
+            handle.result = await research.invoke({"input": "Capital of Italy?"}, ctx, handle)
+
+    g = StateGraph(name="manual")
+    g.add_node("n", node)
+    g.add_edge(START, "n")
+    events = await collect(g.compile(), {})
+    [start] = [e for e in events if isinstance(e, ToolStart) and e.tool_name == "research"]
+    [end] = [e for e in events if isinstance(e, ToolEnd) and e.tool_name == "research"]
+    assert start.payload == {"input": "Capital of Italy?"}
+    assert end.result == "Rome."
 
 
 @pytest.mark.anyio

@@ -12,6 +12,7 @@ Example:
 """
 
 from . import ops as ops
+from ._schema import ArgumentError, SchemaError
 from .agents import MaxTurnsExceeded, Tool, UnknownToolError, agent_tool, create_agent, tool
 from .codec import DecodeError, EncodeError
 from .events import (
@@ -85,6 +86,7 @@ __all__ = [
     "JSON",
     "START",
     "AgentRunStarted",
+    "ArgumentError",
     "AssistantReply",
     "Attachment",
     "AwaitClarification",
@@ -114,6 +116,7 @@ __all__ = [
     "RunInfo",
     "RunStream",
     "ScriptExhausted",
+    "SchemaError",
     "ScriptedModel",
     "Sink",
     "SinkOverflow",

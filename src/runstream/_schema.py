@@ -22,6 +22,8 @@ from typing import Annotated, Any, Final, Literal, NotRequired, Required, TypeAl
 
 import attrs
 
+from .codec import EncodeError, jsonable
+
 __all__ = [
     "MAX_PROBLEMS",
     "ArgSpec",
@@ -496,22 +498,11 @@ def _mismatch(expected: str, value: object) -> str:
 
 
 def _jsonable(value: object) -> object:
-    """`value` as JSON (enum members as their values), or `_MISSING` if it has none."""
-    if isinstance(value, enum.Enum):
-        value = value.value
-    if (
-        value is None
-        or isinstance(value, str | int)
-        or (isinstance(value, float) and math.isfinite(value))
-    ):
-        return value
-    if isinstance(value, list | tuple):
-        items = [_jsonable(item) for item in value]
-        return _MISSING if any(item is _MISSING for item in items) else items
-    if isinstance(value, dict) and all(isinstance(key, str) for key in value):
-        entries = {key: _jsonable(item) for key, item in value.items()}
-        return _MISSING if any(item is _MISSING for item in entries.values()) else entries
-    return _MISSING
+    """`value` as JSON (see `codec.jsonable`), or `_MISSING` if it has none."""
+    try:
+        return jsonable(value, "default")
+    except EncodeError:
+        return _MISSING
 
 
 def _fail(problems: _Problems, path: str, message: str) -> Any:

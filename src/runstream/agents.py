@@ -33,15 +33,18 @@ from typing import Annotated, Any, Literal, TypeAlias, TypedDict, overload
 
 import anyio
 
-from ._schema import ArgSpec, ArgumentError, description_of, validate_arguments
-from .codec import EncodeError, jsonable
+from ._callables import is_async_callable
+from ._schema import ArgSpec, ArgumentError, SchemaError, description_of, validate_arguments
+from .codec import loose_json
 from .events import JSON, Phase, ToolCall
 from .graph import END, START, CompiledGraph, RunContext, StateGraph, ToolCallHandle
 from .models import ChatModel, Message, ToolSpec
 
 __all__ = [
     "AgentState",
+    "ArgumentError",
     "MaxTurnsExceeded",
+    "SchemaError",
     "Tool",
     "UnknownToolError",
     "agent_tool",
@@ -104,7 +107,7 @@ class Tool:
         self._fn = fn
         self._args = args
         self._inject: dict[str, _Injected] = dict(inject or {})
-        self._is_async = _is_async(fn)
+        self._is_async = is_async_callable(fn)
         self.name = name
         self.description = description
         self.spec = ToolSpec(name, description, args.schema if parameters is None else parameters)
@@ -138,31 +141,28 @@ class Tool:
         for param, kind in self._inject.items():
             kwargs[param] = ctx if kind == "ctx" else call
         if self.app is not None:
-            return await self._run_child(ctx, kwargs["input"], None)
+            return await self._run_child(ctx, kwargs["input"], None, dict(kwargs))
         if self._is_async:
             result = await self._fn(**kwargs)
         else:
             result = await anyio.to_thread.run_sync(functools.partial(self._fn, **kwargs))
-        return _as_json(result)
+        return loose_json(result, fallback=str)
 
-    async def _run_child(self, ctx: RunContext, text: str, tool_call_id: str | None) -> JSON:
+    async def _run_child(
+        self, ctx: RunContext, text: str, tool_call_id: str | None, arguments: JSON
+    ) -> JSON:
+        """Run the agent as a child run; its `ToolStart` shows `arguments`, its
+        `ToolEnd` (and the model) the content of the child's last message."""
         assert self.app is not None
-        state = await ctx.call_agent(self.app, text, tool_name=self.name, tool_call_id=tool_call_id)
+        state = await ctx.call_agent(
+            self.app,
+            text,
+            tool_name=self.name,
+            tool_call_id=tool_call_id,
+            payload=arguments,
+            result=_final_answer,
+        )
         return _final_answer(state)
-
-
-def _is_async(fn: Callable[..., Any]) -> bool:
-    if inspect.iscoroutinefunction(fn):
-        return True
-    call = getattr(fn, "__call__", None)  # noqa: B004 - async callable objects
-    return call is not None and inspect.iscoroutinefunction(call)
-
-
-def _as_json(value: object) -> JSON:
-    try:
-        return jsonable(value, "result")
-    except EncodeError:
-        return str(value)
 
 
 def _injected_params(fn: Callable[..., Any]) -> dict[str, _Injected]:
@@ -320,7 +320,7 @@ def _final_answer(state: Mapping[str, Any]) -> JSON:
         if isinstance(last, Mapping) and isinstance(last.get("content"), str):
             content: str = last["content"]
             return content
-    return _as_json(dict(state))
+    return loose_json(dict(state), fallback=str)
 
 
 # --- create_agent -----------------------------------------------------------------
@@ -421,7 +421,7 @@ async def _run_call(ctx: RunContext, tools: Mapping[str, Tool], call: ToolCall) 
             except ArgumentError:
                 pass  # reported below, as a tool call that ends in the error
             else:
-                result = await found._run_child(ctx, text, call.tool_call_id)
+                result = await found._run_child(ctx, text, call.tool_call_id, call.payload)
                 return Message("tool", _content(result), tool_call_id=call.tool_call_id)
         async with ctx.tool(call.tool_name, call.payload, tool_call_id=call.tool_call_id) as handle:
             if found is None:
