@@ -289,6 +289,8 @@ def _announcing(config: Any, names: list[str]) -> Any:
     """
     import uvicorn
 
+    from .server import stop_runs
+
     class Server(uvicorn.Server):
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
             await super().startup(sockets=sockets)
@@ -299,9 +301,7 @@ def _announcing(config: Any, names: list[str]) -> Any:
             print(f"runstream: serving {', '.join(names)} at {where} (Ctrl-C to stop)", flush=True)
 
         async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-            runs = getattr(getattr(self.config.app, "state", None), "runstream", None)
-            if runs is not None:
-                await runs.shutdown()
+            await stop_runs(self.config.app)
             await super().shutdown(sockets=sockets)
 
     return Server(config)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -268,3 +268,12 @@ def ticks(events: list[rs.Event]) -> list[Any]:
 
 def is_terminal(event: rs.Event, phase: rs.Phase) -> bool:
     return isinstance(event, rs.Workflow) and event.phase is phase and event.parent_run_id is None
+
+
+async def until(predicate: Callable[[], bool], turns: int = 2000) -> None:
+    """Let the loop turn until `predicate()` holds (bounded); the server shares this loop."""
+    for _ in range(turns):
+        if predicate():
+            return
+        await anyio.sleep(0.001)
+    raise AssertionError("the condition never held")

@@ -12,20 +12,20 @@ import re
 import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 import anyio
 import httpx
 import pytest
-from playwright.async_api import Page, async_playwright, expect
+from playwright.async_api import Page, ViewportSize, async_playwright, expect
 
 from _support.serving import serving
 from runstream._demo import _ANSWER, _SUMMARY, _THOUGHT, build_demo_agent
 from runstream.server import create_app
-from runstream.server._page import PAGE
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.browser]
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = [
@@ -47,8 +47,8 @@ Send = Callable[[Message], Awaitable[None]]
 
 
 @asynccontextmanager
-async def chromium_page() -> AsyncIterator[Page]:
-    """A fresh page at 1000x800 in Debian's headless Chromium (a fresh profile each time)."""
+async def chromium_page(width: int = 1000, height: int = 800) -> AsyncIterator[Page]:
+    """A fresh page (1000x800 unless told) in Debian's headless Chromium, with a fresh profile."""
     if not await anyio.Path(CHROMIUM).exists():
         pytest.fail(
             "Chromium is missing: these tests drive Debian's chromium package at "
@@ -61,7 +61,8 @@ async def chromium_page() -> AsyncIterator[Page]:
             executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS, headless=True
         )
         try:
-            context = await browser.new_context(viewport={"width": 1000, "height": 800})
+            viewport: ViewportSize = {"width": width, "height": height}
+            context = await browser.new_context(viewport=viewport)
             page = await context.new_page()
             page.set_default_timeout(20_000)
             yield page
@@ -152,7 +153,8 @@ async def test_page_streams_a_demo_run() -> None:
 
         async with httpx.AsyncClient() as client:
             served = (await client.get(base + "/")).text
-    assert served == PAGE
+    packaged = files("runstream.server") / "static" / "chat.html"
+    assert served == packaged.read_text(encoding="utf-8")
     external = re.findall(r"https?://[^\s\"'<>)]*", served)
     assert external == [], f"the page refers to other hosts: {external}"
 
@@ -228,9 +230,21 @@ def _cut_after(send: Send, frames: int) -> Send:
     return cutting
 
 
+RECORD_EVENT_SOURCES = """
+window.eventSources = [];
+window.EventSource = class extends window.EventSource {
+  constructor(...args) {
+    super(...args);
+    window.eventSources.push(this);
+  }
+};
+"""
+
+
 async def test_page_resumes_after_dropped_connections() -> None:
     flaky = FlakyEvents(create_app({"demo": build_demo_agent(delay=0.03)}))
     async with serving(flaky) as base, chromium_page() as page:
+        await page.add_init_script(RECORD_EVENT_SOURCES)
         await page.goto(base + "/")
         await expect(page.locator("#graph")).to_have_value("demo")
         await page.fill("#question", "Is solar cheaper than coal?")
@@ -261,8 +275,13 @@ async def test_page_resumes_after_dropped_connections() -> None:
         assert conns[3] == (f"after={second}", None), conns
         assert flaky.rewound_to == second - 10  # ...answered with 10 events it had seen
 
-        # After the terminal event the page stops listening: no more reconnections.
-        await anyio.sleep(1.5)
+        # After the terminal event the page stops listening: every EventSource it opened
+        # is closed, and a closed EventSource never reconnects (the server's `retry:`
+        # would otherwise bring one back within a second).
+        await page.wait_for_function(
+            "() => window.eventSources.every((es) => es.readyState === EventSource.CLOSED)"
+        )
+        assert await page.evaluate("window.eventSources.length") == 2  # the first one, the ?after=
         assert len(flaky.connections) == 4, flaky.connections
 
         # The usage line counted every Usage event once.
@@ -290,3 +309,38 @@ async def test_page_stops_a_run() -> None:
         await expect(page.locator(".turn-state")).to_contain_text("canceled")
         await expect(page.locator("#stop")).to_be_hidden()
         await expect(page.locator("#send")).to_be_enabled()
+
+
+async def fits_the_screen(page: Page) -> None:
+    """Nothing scrolls sideways, and the run's status pill is shown whole."""
+    pill = page.locator("#run-status")
+    await expect(pill).to_be_visible()
+    width = await page.evaluate("window.innerWidth")
+    scroll_width = await page.evaluate("document.documentElement.scrollWidth")
+    assert scroll_width <= width, f"the page is {scroll_width} px wide in a {width} px window"
+    box = await pill.bounding_box()
+    assert box is not None
+    assert box["x"] >= 0, box
+    assert box["x"] + box["width"] <= width, (box, width)
+
+
+@pytest.mark.parametrize("width", [420, 360])
+async def test_page_fits_a_phone_screen(width: int) -> None:
+    agent = build_demo_agent(delay=0.05)
+    app = create_app({"demo": agent, "quarterly_report_writer": agent})
+    async with serving(app) as base, chromium_page(width, 760) as page:
+        await page.goto(base + "/")
+        await expect(page.locator("#graph")).to_have_value("demo")
+        await page.fill("#question", "Is solar cheaper than coal?")
+        await page.click("#send")
+
+        # While the run goes on: the header holds the phase and the RUNNING pill.
+        await expect(page.locator('.tool-card[data-tool-name="web_search"]')).to_be_visible()
+        await expect(page.locator("#stop")).to_be_visible()
+        await fits_the_screen(page)
+
+        await expect(page.locator("#run-status")).to_have_text("completed", timeout=30_000)
+        await fits_the_screen(page)
+        if width == 420:
+            ARTIFACTS.mkdir(exist_ok=True)
+            await page.screenshot(path=str(ARTIFACTS / "page-420.png"))

@@ -23,11 +23,12 @@ from _support.server import (
     read_ws,
     start,
     ticks,
+    until,
     wait_status,
     ws_url,
 )
 from runstream.codec import loads
-from runstream.server import Limits, create_app
+from runstream.server import Limits, MemoryBus, create_app
 
 pytestmark = pytest.mark.anyio
 
@@ -198,7 +199,8 @@ async def test_closing_a_post_runs_stream_response_cancels_its_run() -> None:
 
 async def test_closing_an_sse_reader_of_a_post_runs_run_never_affects_it() -> None:
     gate = anyio.Event()
-    app = create_app({"emitter": emitter(10, gate=gate, gate_at=5)})
+    bus = MemoryBus()
+    app = create_app({"emitter": emitter(10, gate=gate, gate_at=5)}, bus=bus)
     async with live(app) as client:
         run_id = await start(client, "emitter")
         seen: list[rs.Event] = []
@@ -207,7 +209,7 @@ async def test_closing_an_sse_reader_of_a_post_runs_run_never_affects_it() -> No
                 seen.append(event_of(frame))
                 if len(ticks(seen)) == 5:
                     break
-        await anyio.sleep(0.05)  # time for the server to notice the disconnect
+        await until(lambda: bus.readers(run_id) == 0)  # the server noticed the disconnect
         assert (await client.get(f"/runs/{run_id}")).json()["status"] == "running"
         gate.set()
         assert await wait_status(client, run_id) == "completed"

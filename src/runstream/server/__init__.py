@@ -17,7 +17,7 @@ except ImportError as exc:  # pragma: no cover - exercised without the extra
         'runstream.server needs the server extra: pip install "runstream[server]"'
     ) from exc
 
-from ._app import Limits, create_app
+from ._app import Limits, create_app, stop_runs
 from ._bus import Entry, HistoryGone, MemoryBus, RunBus, RunRecord, RunStatus
 
 __all__ = [
@@ -29,4 +29,5 @@ __all__ = [
     "RunRecord",
     "RunStatus",
     "create_app",
+    "stop_runs",
 ]

@@ -9,26 +9,26 @@ import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
+import anyio
 import attrs
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from .._ids import new_id
-from ..codec import dumps
 from ..events import Event
 from ..graph import CompiledGraph, RunFailed
 from ..ops import Profile, event_filter
 from ..sinks import Attachment, attach
 from ._bus import Entry, HistoryGone, MemoryBus, RunBus, sse_frames
-from ._page import PAGE
+from ._page import chat_page
 
-__all__ = ["Limits", "create_app"]
+__all__ = ["Limits", "create_app", "stop_runs"]
 
 Auth = Mapping[str, str] | Callable[[str], "str | Awaitable[str | None] | None"] | None
 
@@ -112,13 +112,14 @@ class _Server:
     async def visible_run(self, run_id: str, who: str | None) -> Any:
         record = await self.bus.record(run_id)
         if record is None or record.owner != who:
-            raise HTTPException(404, f"unknown run {run_id!r}")
+            raise HTTPException(404, _unknown_run(run_id, self.bus))
         return record
 
     # --- starting runs ------------------------------------------------------------
 
     async def start(self, request: Request, who: str | None) -> tuple[str, str | None]:
         body = await _json_body(request, self.limits.max_body_bytes)
+        _check_text(body)
         graph_name = body.get("graph")
         if not isinstance(graph_name, str):
             raise HTTPException(422, "field 'graph': required, a string naming a graph")
@@ -140,6 +141,8 @@ class _Server:
             stream = app.run(body.get("input"), thread_id=thread_id, run_id=run_id)
         except (TypeError, KeyError, ValueError) as exc:
             raise HTTPException(422, f"field 'input': {_message(exc)}") from None
+        except RecursionError:
+            raise HTTPException(422, "field 'input': nested too deeply") from None
         await self.bus.open(run_id, graph=graph_name, owner=who)
         attachment = attach(stream, _BusSink(self.bus, run_id))
         task = asyncio.get_running_loop().create_task(self._finish(run_id, attachment))
@@ -174,7 +177,9 @@ class _Server:
         heartbeat = self.limits.heartbeat
 
         async def body() -> AsyncIterator[bytes]:
-            yield b"retry: 1000\n\n"
+            # The reconnection delay goes in the same block as the first event:
+            # sent alone, some clients (httpx-sse) hand it out as an empty message.
+            retry = _RETRY
             try:
                 async for batch in self.bus.read(run_id, after, heartbeat=heartbeat):
                     if not batch:
@@ -185,9 +190,14 @@ class _Server:
                     # once per entry, and joined once per batch that readers share.
                     for part in _writes(batch):
                         if show is None:
-                            yield sse_frames(part)
-                        elif chunk := b"".join([_frame(e, show) for e in part]):
-                            yield chunk
+                            chunk = sse_frames(part)
+                        else:
+                            chunk = b"".join([_sse(e, show) for e in part])
+                        if not chunk:
+                            continue
+                        if retry:
+                            chunk, retry = retry + chunk, b""
+                        yield chunk
             except HistoryGone:
                 return  # overtaken by eviction: end cleanly; the resume gets 410
 
@@ -206,14 +216,102 @@ def _writes(batch: Sequence[Entry]) -> Sequence[Sequence[Entry]]:
     return [batch[i : i + _FRAMES_PER_WRITE] for i in range(0, len(batch), _FRAMES_PER_WRITE)]
 
 
-def _frame(entry: Entry, show: Callable[[Any], Any]) -> bytes:
-    """The entry's SSE frame as `show` sees it; empty when it hides the event."""
+def _shown(entry: Entry, show: Callable[[Any], Any]) -> Entry | None:
+    """The entry as a profile's `show` sees it: itself, None (hidden), or a new entry."""
     shown = show(entry.event)
     if shown is entry.event:
-        return entry.sse  # a profile that keeps an event unchanged shares its frame
+        return entry  # kept unchanged: its encoded forms are shared
     if shown is None:
-        return b""
-    return Entry(shown).sse  # changed for this profile (tool data stripped): framed anew
+        return None
+    return Entry(shown)  # changed for this profile (tool data stripped): encoded anew
+
+
+def _sse(entry: Entry, show: Callable[[Any], Any]) -> bytes:
+    """The entry's SSE frame as `show` sees it; empty when it hides the event."""
+    shown = _shown(entry, show)
+    return b"" if shown is None else shown.sse
+
+
+async def _send_run(
+    websocket: WebSocket,
+    server: _Server,
+    run_id: str,
+    after: int | None,
+    show: Callable[[Any], Any] | None,
+) -> bool:
+    """Send the run's events as text messages; False if the client went away.
+
+    A second task listens for the client's disconnect meanwhile: a run that
+    says nothing for a long while must not keep a handler (and its reader)
+    alive for a client that is gone.
+    """
+    gone = False
+    async with anyio.create_task_group() as tasks:
+
+        async def watch() -> None:
+            nonlocal gone
+            with contextlib.suppress(Exception):  # any receive failure means gone too
+                while (await websocket.receive())["type"] != "websocket.disconnect":
+                    pass  # a client has nothing to say on this route
+            gone = True
+            tasks.cancel_scope.cancel()
+
+        tasks.start_soon(watch)
+        try:
+            async for batch in server.bus.read(run_id, after, heartbeat=server.limits.heartbeat):
+                for entry in batch:
+                    shown = entry if show is None else _shown(entry, show)
+                    if shown is not None:
+                        await websocket.send_text(shown.data.decode())
+        except HistoryGone as exc:
+            await websocket.close(code=4410, reason=str(exc)[:120])
+            gone = True
+        except (WebSocketDisconnect, OSError):
+            gone = True
+        tasks.cancel_scope.cancel()
+    return not gone
+
+
+def _unknown_run(run_id: str, bus: RunBus) -> str:
+    detail = f"unknown run {run_id!r}"
+    if isinstance(bus, MemoryBus):
+        detail += (
+            "; if it existed, it may have been lost with a restart of this server, "
+            "which keeps runs in memory"
+        )
+    return detail
+
+
+def _check_text(body: Any) -> None:
+    """Refuse (422) a body holding text UTF-8 cannot carry (a lone surrogate).
+
+    Checked before anything starts: such text would fail later, in the
+    response or in the run's events, after the run had begun. Iterative, so
+    any depth json.loads accepted is fine here.
+    """
+    stack: list[tuple[str, Any]] = [("body", body)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, str):
+            if not value.isascii():
+                try:
+                    value.encode()
+                except UnicodeEncodeError:
+                    where = path.encode("utf-8", "backslashreplace").decode()  # printable
+                    raise HTTPException(
+                        422, f"field '{where}': text holds a lone surrogate ({_BAD_TEXT})"
+                    ) from None
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                where = key if path == "body" else f"{path}.{key}"
+                stack.append((where, key))
+                stack.append((where, item))
+        elif isinstance(value, list):
+            stack.extend((f"{path}[{i}]", item) for i, item in enumerate(value))
+
+
+_BAD_TEXT = "not valid Unicode text"
+_RETRY = b"retry: 1000\n"
 
 
 def _message(exc: BaseException) -> str:
@@ -226,15 +324,22 @@ async def _json_body(request: Request, limit: int) -> dict[str, Any]:
         raise HTTPException(413, f"request body over {limit} bytes")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise HTTPException(413, f"request body over {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise HTTPException(413, f"request body over {limit} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        # Gone before its body ended: nobody will read this answer, and it is
+        # not a server error worth a traceback in the log.
+        raise HTTPException(400, "the client disconnected before the body ended") from None
     try:
         body = json.loads(b"".join(chunks) or b"null")
     except (ValueError, UnicodeDecodeError):
         raise HTTPException(422, "body: not valid JSON") from None
+    except RecursionError:
+        raise HTTPException(422, "body: JSON nested too deeply") from None
     if not isinstance(body, dict):
         raise HTTPException(422, "body: expected a JSON object")
     return body
@@ -322,6 +427,9 @@ def create_app(
             raise HTTPException(
                 410, f"events of run {run_id} before seq {record.oldest} are no longer kept"
             )
+        if request.method == "HEAD":
+            # The headers a GET would get, and no body: do not follow the run.
+            return Response(media_type="text/event-stream", headers=_SSE_HEADERS)
         return StreamingResponse(
             server.frames(run_id, after, profile),
             media_type="text/event-stream",
@@ -377,7 +485,7 @@ def create_app(
         return JSONResponse({"graphs": sorted(server.graphs)})
 
     async def page(request: Request) -> Response:
-        return HTMLResponse(PAGE)
+        return HTMLResponse(chat_page())
 
     async def websocket_events(websocket: WebSocket) -> None:
         try:
@@ -405,25 +513,8 @@ def create_app(
             )
             return
         await websocket.accept()
-        try:
-            async for batch in server.bus.read(run_id, after, heartbeat=server.limits.heartbeat):
-                for entry in batch:
-                    data: bytes | None = entry.data
-                    if show is not None:
-                        shown = show(entry.event)
-                        data = (
-                            None
-                            if shown is None
-                            else (entry.data if shown is entry.event else dumps(shown))
-                        )
-                    if data is not None:
-                        await websocket.send_text(data.decode())
-        except HistoryGone as exc:
-            await websocket.close(code=4410, reason=str(exc)[:120])
-            return
-        except WebSocketDisconnect:
-            return
-        await websocket.close(code=1000)
+        if await _send_run(websocket, server, run_id, after, show):
+            await websocket.close(code=1000)
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
@@ -462,5 +553,25 @@ def create_app(
         middleware=middleware,
         lifespan=lifespan,
     )
-    app.state.runstream = server
+    setattr(app.state, _STATE, server)
     return app
+
+
+async def stop_runs(app: object) -> None:
+    """Cancel every run `app` (made by `create_app`) is executing; return once they ended.
+
+    Each open event stream of those runs ends with the run's
+    `Workflow(canceled)`. uvicorn waits for open responses before it runs the
+    app's shutdown, so call this first when stopping a server with live runs
+    (`runstream serve` does, on Ctrl-C); the app's shutdown does it too.
+
+    Raises:
+        TypeError: `app` was not made by `create_app`.
+    """
+    server = getattr(getattr(app, "state", None), _STATE, None)
+    if not isinstance(server, _Server):
+        raise TypeError(f"stop_runs needs an app made by create_app, got {app!r}")
+    await server.shutdown()
+
+
+_STATE = "runstream"

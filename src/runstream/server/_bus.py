@@ -306,6 +306,11 @@ class MemoryBus:
             if not log.readers:
                 log.batches.clear()
 
+    def readers(self, run_id: str) -> int:
+        """How many readers are reading the run right now (0 for an unknown run)."""
+        log = self._logs.get(run_id)
+        return 0 if log is None else log.readers
+
     async def record(self, run_id: str) -> RunRecord | None:
         """The run's record, or None."""
         log = self._logs.get(run_id)
