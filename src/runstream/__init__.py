@@ -14,6 +14,7 @@ Example:
 from . import ops as ops
 from ._schema import ArgumentError, SchemaError
 from .agents import MaxTurnsExceeded, Tool, UnknownToolError, agent_tool, create_agent, tool
+from .buses import HistoryGone, MemoryBus, UnknownRun
 from .codec import DecodeError, EncodeError
 from .events import (
     EVENT_TYPES,
@@ -81,6 +82,9 @@ from .sources import from_async_iterable, replay_jsonl
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "HistoryGone",
+    "MemoryBus",
+    "UnknownRun",
     "END",
     "EVENT_TYPES",
     "JSON",

@@ -19,8 +19,9 @@ import httpx
 import pytest
 
 import runstream as rs
-import runstream.server._bus as bus_module
+import runstream.buses._memory as bus_module
 from _support.invariants import settle
+from runstream.buses import sse_frames
 from runstream.codec import dumps
 from runstream.server import Entry, HistoryGone, MemoryBus, RunBus, create_app
 
@@ -402,9 +403,9 @@ def test_sse_frames_joins_built_and_unbuilt_frames_alike() -> None:
     # some frames built, some not
     assert entries[1].sse
     assert entries[3].sse
-    assert bus_module.sse_frames(entries) == expected
-    assert bus_module.sse_frames(entries) == expected  # every one built now
-    assert bus_module.sse_frames([]) == b""
+    assert sse_frames(entries) == expected
+    assert sse_frames(entries) == expected  # every one built now
+    assert sse_frames([]) == b""
 
 
 def events_body(body: bytes) -> bytes:
@@ -446,9 +447,9 @@ async def test_readers_at_the_same_place_share_batches_framed_once() -> None:
     first, second, resumed = bus.read("root"), bus.read("root"), bus.read("root", 9)
     batch = await anext(first)
     assert await anext(second) is batch
-    frames = bus_module.sse_frames(batch)
+    frames = sse_frames(batch)
     assert frames == b"".join(e.sse for e in batch)
-    assert bus_module.sse_frames(batch) is frames  # joined once, for every reader
+    assert sse_frames(batch) is frames  # joined once, for every reader
     assert seqs(await anext(resumed)) == list(range(10, 74))  # elsewhere: a batch of its own
     assert await anext(second) is await anext(first)
     for reader in (first, second, resumed):

@@ -17,8 +17,8 @@ except ImportError as exc:  # pragma: no cover - exercised without the extra
         'runstream.server needs the server extra: pip install "runstream[server]"'
     ) from exc
 
+from ..buses import Entry, HistoryGone, MemoryBus, RunBus, RunRecord, RunStatus, UnknownRun
 from ._app import Limits, create_app, stop_runs
-from ._bus import Entry, HistoryGone, MemoryBus, RunBus, RunRecord, RunStatus
 
 __all__ = [
     "Entry",
@@ -28,6 +28,7 @@ __all__ = [
     "RunBus",
     "RunRecord",
     "RunStatus",
+    "UnknownRun",
     "create_app",
     "stop_runs",
 ]

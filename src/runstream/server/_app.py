@@ -21,11 +21,11 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from .._ids import new_id
+from ..buses import Entry, HistoryGone, MemoryBus, RunBus, sse_frames
 from ..events import Event
 from ..graph import CompiledGraph, RunFailed
 from ..ops import Profile, event_filter
 from ..sinks import Attachment, attach
-from ._bus import Entry, HistoryGone, MemoryBus, RunBus, sse_frames
 from ._page import chat_page
 
 __all__ = ["Limits", "create_app", "stop_runs"]
