@@ -11,7 +11,7 @@ import runstream as rs
 import runstream.buses
 import runstream.server
 from _support.invariants import check_invariants
-from _support.server import emitter, until
+from _support.server import emitter
 from runstream._demo import build_demo_agent
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
@@ -59,30 +59,46 @@ async def test_events_after_a_seq_resume_exactly() -> None:
         assert got == emitted[after + 1 :], after
 
 
+class Signalling:
+    """Passes events on to `inner`, then sets `wrote`: the run is on the bus."""
+
+    def __init__(self, inner: rs.Sink[rs.Event]) -> None:
+        self.inner = inner
+        self.wrote = anyio.Event()
+        self.run_id = ""
+
+    async def send(self, event: rs.Event) -> None:
+        await self.inner.send(event)
+        self.run_id = self.run_id or event.run_id
+        self.wrote.set()
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
 async def test_a_reader_gets_history_then_live_events() -> None:
     bus = rs.MemoryBus()
-    gate = anyio.Event()
+    gate = anyio.Event()  # the run waits at it after its first tick
+    writer = Signalling(bus.sink())
     memory = rs.MemorySink[rs.Event]()
-    att = rs.attach(emitter(5, gate=gate, gate_at=1).run({}), bus.sink(), memory)
-    # Wait until the run is on the bus (its first events written), then read it live.
-    for _ in range(1000):
-        if memory.items and await bus.record(memory.items[0].run_id):
-            break
-        await anyio.sleep(0.001)
-    run_id = memory.items[0].run_id
+    att = rs.attach(emitter(5, gate=gate, gate_at=1).run({}), writer, memory)
+    await writer.wrote.wait()
+    run_id = writer.run_id
     read: list[rs.Event] = []
+    first = anyio.Event()
     async with anyio.create_task_group() as tg:
 
         async def reader() -> None:
             async for event in bus.events(run_id):
                 read.append(event)
+                first.set()
 
         tg.start_soon(reader)
-        await until(lambda: bus.readers(run_id) == 1)
+        await first.wait()  # history read; the run is held at the gate, still going
         record = await bus.record(run_id)
         assert record is not None
         assert record.status == "running"
-        gate.set()
+        gate.set()  # what follows reaches the reader live
     await att.wait()
     assert read == list(memory.items)
     assert [e.data for e in read if isinstance(e, rs.Custom)] == [0, 1, 2, 3, 4]

@@ -271,7 +271,12 @@ def is_terminal(event: rs.Event, phase: rs.Phase) -> bool:
 
 
 async def until(predicate: Callable[[], bool], turns: int = 2000) -> None:
-    """Let the loop turn until `predicate()` holds (bounded); the server shares this loop."""
+    """Wait (bounded) for a state of the in-process server that no event announces.
+
+    For what only the server's own loop changes, such as its readers noticing
+    a disconnect (`MemoryBus.readers`) or its tasks ending: checked every
+    millisecond, failing after `turns` checks.
+    """
     for _ in range(turns):
         if predicate():
             return

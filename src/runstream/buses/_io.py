@@ -38,11 +38,12 @@ class BusSink:
     async def send_batch(self, events: Sequence[Event]) -> None:
         """Write events, in order, one `append` per run among them."""
         pending: dict[str, list[Event]] = {}
+        roots = self._roots
         for event in events:
-            root = await self._root_of(event)
+            root = roots.get(event.run.run_id) or await self._root_of(event)
             pending.setdefault(root, []).append(event)
             if type(event) is Workflow and event.phase.is_terminal:
-                self._roots.pop(event.run_id, None)
+                roots.pop(event.run_id, None)
         for root, batch in pending.items():
             await self.bus.append(root, batch)
 
@@ -50,10 +51,8 @@ class BusSink:
         """Nothing to release: the bus belongs to its owner."""
 
     async def _root_of(self, event: Event) -> str:
+        """The root of a run seen for the first time (a root run is opened on the bus)."""
         run = event.run
-        found = self._roots.get(run.run_id)
-        if found is not None:
-            return found
         if run.parent_run_id is None:
             await self.bus.open(run.run_id, graph=run.agent, owner=self.owner)
             root: str | None = run.run_id
