@@ -29,6 +29,9 @@ DESIGN_NAMES = {
     # models and agents
     "ChatModel", "ModelChunk", "Message", "ScriptedModel", "Turn", "tool", "create_agent",
     "agent_tool",
+    # runs beyond one process
+    "Runtime", "RunRecord", "UnknownRun", "HistoryGone", "MemoryBus", "RedisBus", "NatsBus",
+    "open_bus", "WorkerLost",
 }  # fmt: skip
 
 

@@ -11,10 +11,12 @@ Example:
     ```
 """
 
+from typing import TYPE_CHECKING, Any
+
 from . import ops as ops
 from ._schema import ArgumentError, SchemaError
 from .agents import MaxTurnsExceeded, Tool, UnknownToolError, agent_tool, create_agent, tool
-from .buses import HistoryGone, MemoryBus, UnknownRun
+from .buses import HistoryGone, MemoryBus, RunRecord, UnknownRun, open_bus
 from .codec import DecodeError, EncodeError
 from .events import (
     EVENT_TYPES,
@@ -81,10 +83,32 @@ from .sources import from_async_iterable, replay_jsonl
 
 __version__ = "0.1.0.dev0"
 
+from .runtime import Runtime, UnknownGraph, WorkerLost
+
+if TYPE_CHECKING:
+    from .buses import NatsBus, RedisBus
+
+
+def __getattr__(name: str) -> Any:
+    # The broker buses need their extra (redis, nats): imported only when asked for.
+    if name in ("RedisBus", "NatsBus"):
+        from . import buses
+
+        return getattr(buses, name)
+    raise AttributeError(f"module 'runstream' has no attribute {name!r}")
+
+
 __all__ = [
     "HistoryGone",
     "MemoryBus",
+    "NatsBus",
+    "RedisBus",
+    "RunRecord",
+    "Runtime",
+    "UnknownGraph",
     "UnknownRun",
+    "WorkerLost",
+    "open_bus",
     "END",
     "EVENT_TYPES",
     "JSON",

@@ -19,27 +19,55 @@ Example:
     ```
 """
 
+from typing import TYPE_CHECKING, Any
+
 from ._io import BusSink, bus_events
 from ._memory import MemoryBus
 from ._protocol import (
     Entry,
     HistoryGone,
+    Job,
     RunBus,
     RunRecord,
     RunStatus,
     UnknownRun,
+    WorkBus,
     sse_frames,
 )
+from ._url import open_bus
+
+if TYPE_CHECKING:
+    from ._nats import NatsBus
+    from ._redis import RedisBus
+
+
+def __getattr__(name: str) -> Any:
+    # The broker buses import their client library (an extra): only when asked for.
+    if name == "RedisBus":
+        from ._redis import RedisBus
+
+        return RedisBus
+    if name == "NatsBus":
+        from ._nats import NatsBus
+
+        return NatsBus
+    raise AttributeError(f"module 'runstream.buses' has no attribute {name!r}")
+
 
 __all__ = [
     "BusSink",
     "Entry",
     "HistoryGone",
+    "Job",
     "MemoryBus",
+    "NatsBus",
+    "RedisBus",
     "RunBus",
     "RunRecord",
     "RunStatus",
     "UnknownRun",
+    "WorkBus",
     "bus_events",
+    "open_bus",
     "sse_frames",
 ]

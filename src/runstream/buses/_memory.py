@@ -5,13 +5,22 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 
 from reactivex import Observable
 
 from ..events import Event, Workflow
 from ._io import BusSink, bus_events
-from ._protocol import Entry, HistoryGone, RunRecord, RunStatus, UnknownRun, _Batch
+from ._protocol import (
+    FINISHED,
+    Entry,
+    HistoryGone,
+    Job,
+    RunRecord,
+    RunStatus,
+    UnknownRun,
+    _Batch,
+)
 
 __all__ = ["MemoryBus"]
 
@@ -36,15 +45,19 @@ class _Log:
         "owner",
         "readers",
         "status",
+        "thread_id",
         "waiters",
     )
 
-    def __init__(self, graph: str, owner: str | None) -> None:
+    def __init__(
+        self, graph: str, owner: str | None, thread_id: str | None, status: RunStatus
+    ) -> None:
         self.graph = graph
         self.owner = owner
+        self.thread_id = thread_id
         self.entries: list[Entry] = []
         self.first_seq = 0  # seq of entries[0]; grows when old entries are evicted
-        self.status: RunStatus = "running"
+        self.status: RunStatus = status
         # One future per waiting reader, in arrival order (a dict as an ordered set).
         # Waking each reader's own future takes one step of the event loop; a shared
         # future behind shield() and wait_for() took three, per reader per append.
@@ -106,6 +119,9 @@ class MemoryBus:
 
     A reader holds only its position, so a slow reader costs no memory and
     never slows the run: it falls behind on the log and catches up later.
+    It is a `WorkBus` too, within one process: a `Runtime(role="api")` and a
+    `Runtime(role="worker")` on one `MemoryBus` hand runs over as they would
+    across processes on Redis or NATS.
 
     Args:
         max_events: events kept per run; beyond it the oldest are evicted and a
@@ -126,13 +142,25 @@ class MemoryBus:
         # Finished runs in the order they finished, with the time: the oldest
         # first, so forgetting them looks at the front only, never at every run.
         self._finished: OrderedDict[str, float] = OrderedDict()
+        self._jobs: asyncio.Queue[Job] | None = None
+        self._cancels: set[str] = set()
+        self._listeners: set[asyncio.Queue[str]] = set()
+        self._leases: dict[str, float] = {}
 
-    async def open(self, run_id: str, *, graph: str, owner: str | None) -> None:
+    async def open(
+        self,
+        run_id: str,
+        *,
+        graph: str,
+        owner: str | None,
+        thread_id: str | None = None,
+        status: RunStatus = "running",
+    ) -> None:
         """Register a new run (and forget finished runs past `retention` or `max_runs`)."""
         self._purge()
         if run_id in self._logs:
             raise ValueError(f"run {run_id!r} already exists")
-        self._logs[run_id] = _Log(graph, owner)
+        self._logs[run_id] = _Log(graph, owner, thread_id, status)
 
     async def append(self, run_id: str, events: Sequence[Event]) -> None:
         """Add events to the run's log and wake its readers."""
@@ -176,7 +204,7 @@ class MemoryBus:
                     position += len(batch)
                     yield batch
                     continue
-                if log.status != "running":
+                if log.status in FINISHED:
                     return
                 if not await log.wait(heartbeat):
                     yield ()
@@ -211,10 +239,84 @@ class MemoryBus:
             run_id=run_id,
             graph=log.graph,
             owner=log.owner,
+            thread_id=log.thread_id,
             status=log.status,
             events=log.first_seq + len(log.entries),
             oldest=log.first_seq,
         )
+
+    async def connect(self) -> None:
+        """Nothing to connect to: the bus is in this process."""
+
+    async def aclose(self) -> None:
+        """Nothing to release."""
+
+    async def set_status(self, run_id: str, status: RunStatus) -> None:
+        """Record a run's status (a finished run keeps the status its end gave it)."""
+        log = self._logs.get(run_id)
+        if log is None:
+            raise UnknownRun(run_id)
+        if log.status not in FINISHED:
+            log.status = status
+
+    async def enqueue(self, job: Job) -> None:
+        """Queue a run for a worker of this process."""
+        self._queue().put_nowait(job)
+
+    async def claim(self, wait: float, lease: float) -> Job | None:
+        """The next queued run, leased for `lease` seconds; None after `wait` seconds."""
+        try:
+            job = await asyncio.wait_for(self._queue().get(), wait)
+        except TimeoutError:
+            return None
+        await self.renew((job.run_id,), lease)
+        return job
+
+    async def request_cancel(self, run_id: str) -> None:
+        """Flag the run and tell every listener."""
+        if run_id not in self._logs:
+            raise UnknownRun(run_id)
+        self._cancels.add(run_id)
+        for listener in self._listeners:
+            listener.put_nowait(run_id)
+
+    async def cancel_requested(self, run_id: str) -> bool:
+        """Whether the run was asked to cancel."""
+        return run_id in self._cancels
+
+    async def cancel_requests(self) -> AsyncIterator[str]:
+        """Run ids asked to cancel, from the time of the call on."""
+        listener: asyncio.Queue[str] = asyncio.Queue()
+        self._listeners.add(listener)
+        try:
+            while True:
+                yield await listener.get()
+        finally:
+            self._listeners.discard(listener)
+
+    async def renew(self, run_ids: Sequence[str], ttl: float) -> None:
+        """Hold the runs' leases for `ttl` more seconds."""
+        until = _clock() + ttl
+        for run_id in run_ids:
+            self._leases[run_id] = until
+
+    async def release(self, run_id: str) -> None:
+        """Drop a run's lease."""
+        self._leases.pop(run_id, None)
+        self._cancels.discard(run_id)
+
+    async def take_expired(self) -> list[str]:
+        """The runs whose lease ran out (each handed out once)."""
+        now = _clock()
+        expired = [run_id for run_id, until in self._leases.items() if until < now]
+        for run_id in expired:
+            del self._leases[run_id]
+        return expired
+
+    def _queue(self) -> asyncio.Queue[Job]:
+        if self._jobs is None:
+            self._jobs = asyncio.Queue()
+        return self._jobs
 
     def _purge(self) -> None:
         finished, logs = self._finished, self._logs

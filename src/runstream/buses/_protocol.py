@@ -2,25 +2,29 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Sequence
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, TypeGuard, runtime_checkable
 
 import attrs
 
 from ..codec import dumps
-from ..events import Event
+from ..events import Event, Workflow
 
 __all__ = [
     "Entry",
     "HistoryGone",
+    "Job",
     "RunBus",
     "RunRecord",
     "RunStatus",
     "UnknownRun",
+    "WorkBus",
     "sse_frames",
 ]
 
-RunStatus = Literal["running", "completed", "failed", "canceled"]
+RunStatus = Literal["queued", "running", "awaiting", "completed", "failed", "canceled"]
+FINISHED: frozenset[str] = frozenset({"completed", "failed", "canceled"})
 
 
 class HistoryGone(LookupError):
@@ -107,6 +111,12 @@ class RunRecord:
     """What the bus knows about a run.
 
     Attributes:
+        run_id: the root run's id.
+        graph: the name of the graph it runs.
+        owner: the principal that started it (None: nobody's).
+        thread_id: the conversation it belongs to.
+        status: `queued` (waiting for a worker), `running`, `awaiting` (an
+            answer), `completed`, `failed` or `canceled`.
         events: how many events the run has emitted (the next seq).
         oldest: the seq of the oldest event still kept (0 until eviction).
     """
@@ -114,9 +124,15 @@ class RunRecord:
     run_id: str
     graph: str
     owner: str | None
+    thread_id: str | None
     status: RunStatus
     events: int
     oldest: int = 0
+
+    @property
+    def finished(self) -> bool:
+        """Whether the run has ended (completed, failed or canceled)."""
+        return self.status in FINISHED
 
 
 @runtime_checkable
@@ -127,8 +143,20 @@ class RunBus(Protocol):
     or a NATS JetStream subject can all do this.
     """
 
-    async def open(self, run_id: str, *, graph: str, owner: str | None) -> None:
-        """Register a new run before its first event."""
+    async def open(
+        self,
+        run_id: str,
+        *,
+        graph: str,
+        owner: str | None,
+        thread_id: str | None = None,
+        status: RunStatus = "running",
+    ) -> None:
+        """Register a new run before its first event.
+
+        Raises:
+            ValueError: the bus has a run of that id already.
+        """
 
     async def append(self, run_id: str, events: Sequence[Event]) -> None:
         """Add events (in `seq` order) to a run's log."""
@@ -150,3 +178,97 @@ class RunBus(Protocol):
 
     async def record(self, run_id: str) -> RunRecord | None:
         """The run's record, or None if the bus does not know it."""
+
+
+@attrs.frozen
+class Job:
+    """A run started by one process for a worker to execute.
+
+    Attributes:
+        run_id: the run's id (its record is already on the bus, `queued`).
+        graph: the name of the graph to run.
+        input: the run's input, as JSON.
+        thread_id: the conversation it belongs to.
+        owner: the principal that started it.
+    """
+
+    run_id: str
+    graph: str
+    input: Any
+    thread_id: str | None = None
+    owner: str | None = None
+
+    def to_json(self) -> bytes:
+        """The job as JSON (what a queue entry holds)."""
+        return json.dumps(attrs.asdict(self)).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes | str) -> Job:
+        """A job from `to_json`'s form.
+
+        Raises:
+            ValueError: not such JSON.
+        """
+        try:
+            body = json.loads(data)
+            return cls(
+                body["run_id"], body["graph"], body["input"], body["thread_id"], body["owner"]
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"not a queued run: {exc!r}") from None
+
+
+def is_end(event: Event) -> TypeGuard[Workflow]:
+    """Whether `event` is the root run's terminal event (the last of its log)."""
+    return type(event) is Workflow and event.phase.is_terminal and event.run.parent_run_id is None
+
+
+@runtime_checkable
+class WorkBus(RunBus, Protocol):
+    """A `RunBus` that also carries work between processes: what a `Runtime` needs.
+
+    Queued runs go to workers, cancel requests reach the process executing a
+    run, and leases tell when a worker died. `MemoryBus` does all of it within
+    one process; `RedisBus` and `NatsBus` across any number.
+    """
+
+    async def connect(self) -> None:
+        """Connect to the broker (nothing for an in-process bus).
+
+        Raises:
+            ConnectionError: the broker cannot be reached; the message names it.
+        """
+
+    async def aclose(self) -> None:
+        """Release every connection (idempotent)."""
+
+    async def set_status(self, run_id: str, status: RunStatus) -> None:
+        """Record a run's status (`running` once a worker took it, `awaiting`, ...)."""
+
+    async def enqueue(self, job: Job) -> None:
+        """Queue a run for a worker (its record is opened `queued` first)."""
+
+    async def claim(self, wait: float, lease: float) -> Job | None:
+        """The next queued run, taken by this process; None after `wait` seconds.
+
+        The run is taken with a lease of `lease` seconds already on it, so a
+        worker that dies right after the claim does not leave it unowned.
+        """
+
+    async def request_cancel(self, run_id: str) -> None:
+        """Ask whatever process executes the run to cancel it (now or when it starts)."""
+
+    async def cancel_requested(self, run_id: str) -> bool:
+        """Whether someone asked for the run to be cancelled."""
+
+    def cancel_requests(self) -> AsyncIterator[str]:
+        """The ids of runs someone asks to cancel, as the requests come (from any process)."""
+
+    async def renew(self, run_ids: Sequence[str], ttl: float) -> None:
+        """Hold (or extend) this process's lease on each run for `ttl` seconds."""
+
+    async def release(self, run_id: str) -> None:
+        """Drop the lease on a run that ended."""
+
+    async def take_expired(self) -> list[str]:
+        """Take the runs whose lease ran out; each is handed to one caller only."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import inspect
 import json
@@ -20,12 +19,10 @@ from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingR
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from .._ids import new_id
 from ..buses import Entry, HistoryGone, MemoryBus, RunBus, sse_frames
-from ..events import Event
-from ..graph import CompiledGraph, RunFailed
+from ..graph import CompiledGraph
 from ..ops import Profile, event_filter
-from ..sinks import Attachment, attach
+from ..runtime import Runtime
 from ._page import chat_page
 
 __all__ = ["Limits", "create_app", "stop_runs"]
@@ -50,47 +47,13 @@ class Limits:
     heartbeat: float = 15.0
 
 
-class _BusSink:
-    """Appends a run's events to the bus, in batches."""
-
-    def __init__(self, bus: RunBus, run_id: str) -> None:
-        self.bus = bus
-        self.run_id = run_id
-
-    async def send(self, item: Event) -> None:
-        await self.bus.append(self.run_id, (item,))
-
-    async def send_batch(self, items: list[Event]) -> None:
-        await self.bus.append(self.run_id, items)
-
-    async def close(self) -> None:
-        return None
-
-
-@attrs.define
-class _Run:
-    run_id: str
-    owner: str | None
-    attachment: Attachment[Event]
-    task: asyncio.Task[None]
-
-
 class _Server:
-    def __init__(
-        self,
-        graphs: Mapping[str, CompiledGraph],
-        bus: RunBus,
-        auth: Auth,
-        limits: Limits,
-    ) -> None:
-        for name, app in graphs.items():
-            if not isinstance(app, CompiledGraph):
-                raise TypeError(f"graph {name!r} is {type(app).__name__}, not a CompiledGraph")
-        self.graphs = dict(graphs)
-        self.bus = bus
+    def __init__(self, runtime: Runtime, auth: Auth, limits: Limits) -> None:
+        self.runtime = runtime
+        self.bus: RunBus = runtime.bus
+        self.graphs = runtime.graphs
         self.auth = auth
         self.limits = limits
-        self.running: dict[str, _Run] = {}
 
     # --- who is asking ------------------------------------------------------------
 
@@ -126,47 +89,24 @@ class _Server:
         thread_id = body.get("thread_id")
         if thread_id is not None and not isinstance(thread_id, str):
             raise HTTPException(422, "field 'thread_id': must be a string or null")
-        app = self.graphs.get(graph_name)
-        if app is None:
+        if graph_name not in self.graphs:
             known = ", ".join(sorted(self.graphs)) or "none"
             raise HTTPException(404, f"unknown graph {graph_name!r}; graphs: {known}")
-        if len(self.running) >= self.limits.max_running:
+        if self.runtime.role != "api" and self.runtime.executing >= self.limits.max_running:
             raise HTTPException(
                 429,
                 f"{self.limits.max_running} runs are going on; try again shortly",
                 headers={"Retry-After": str(self.limits.retry_after)},
             )
-        run_id = new_id()
         try:
-            stream = app.run(body.get("input"), thread_id=thread_id, run_id=run_id)
+            run_id = await self.runtime.start(
+                graph_name, body.get("input"), thread_id=thread_id, owner=who
+            )
         except (TypeError, KeyError, ValueError) as exc:
             raise HTTPException(422, f"field 'input': {_message(exc)}") from None
         except RecursionError:
             raise HTTPException(422, "field 'input': nested too deeply") from None
-        await self.bus.open(run_id, graph=graph_name, owner=who)
-        attachment = attach(stream, _BusSink(self.bus, run_id))
-        task = asyncio.get_running_loop().create_task(self._finish(run_id, attachment))
-        self.running[run_id] = _Run(run_id, who, attachment, task)
         return run_id, thread_id
-
-    async def _finish(self, run_id: str, attachment: Attachment[Event]) -> None:
-        try:
-            await attachment.wait()
-        except RunFailed:
-            pass  # recorded on the bus as the run's terminal event
-        finally:
-            self.running.pop(run_id, None)
-
-    async def shutdown(self) -> None:
-        runs = list(self.running.values())
-        for run in runs:
-            run.attachment.cancel()
-        if runs:
-            await asyncio.wait([r.task for r in runs], timeout=5)
-        for run in runs:
-            run.attachment.dispose()
-        for run in runs:
-            await run.attachment.wait_closed()
 
     # --- reading runs -------------------------------------------------------------
 
@@ -375,9 +315,9 @@ _SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 def create_app(
-    graphs: Mapping[str, CompiledGraph],
+    graphs: Mapping[str, CompiledGraph] | Runtime,
     *,
-    bus: RunBus | None = None,
+    bus: RunBus | str | None = None,
     auth: Auth = None,
     limits: Limits | None = None,
     cors_origins: list[str] | None = None,
@@ -390,8 +330,12 @@ def create_app(
     (a chat page). Errors are JSON `{"detail": ...}`.
 
     Args:
-        graphs: the graphs to serve, by name.
-        bus: where runs' events are kept; an in-process `MemoryBus` by default.
+        graphs: the graphs to serve, by name (run by a `Runtime` on `bus`), or
+            a `Runtime`. The app enters the runtime in its lifespan (connects
+            to the bus; with role `all`, executes runs) unless it is entered
+            already, and stops the runs executing here on shutdown.
+        bus: where runs' events are kept when `graphs` is a mapping: a bus or
+            its URL; an in-process `MemoryBus` by default.
         auth: None (open), a mapping of bearer token to principal, or a
             function (sync or async) from a token to a principal or None. A run
             is visible only to the principal that started it.
@@ -399,9 +343,17 @@ def create_app(
         cors_origins: origins allowed by CORS; CORS is off when None.
 
     Raises:
-        TypeError: a value of `graphs` is not a `CompiledGraph`.
+        TypeError: a value of `graphs` is not a `CompiledGraph`, or `bus` is
+            given with a `Runtime`.
+        ValueError: a bad bus URL.
     """
-    server = _Server(graphs, bus or MemoryBus(), auth, limits or Limits())
+    if isinstance(graphs, Runtime):
+        if bus is not None:
+            raise TypeError("pass bus= to the Runtime, not to create_app, when giving a Runtime")
+        runtime = graphs
+    else:
+        runtime = Runtime(graphs, bus=bus or MemoryBus())
+    server = _Server(runtime, auth, limits or Limits())
 
     async def start_run(request: Request) -> Response:
         who = await server.principal(request.headers)
@@ -420,7 +372,7 @@ def create_app(
         run_id = request.path_params["run_id"]
         record = await server.visible_run(run_id, who)
         after, profile = _after(request), _profile(request)
-        if record.status != "running" and after is not None and after >= record.events - 1:
+        if record.finished and after is not None and after >= record.events - 1:
             # A finished run with nothing left: 204 tells an EventSource to stop.
             return Response(status_code=204, headers=_SSE_HEADERS)
         if (-1 if after is None else after) + 1 < record.oldest:
@@ -449,9 +401,9 @@ def create_app(
                     yield frame
                 finished = True
             finally:
-                run = server.running.get(run_id)
-                if not finished and run is not None:
-                    run.attachment.cancel()  # the client went away: stop its run
+                if not finished:  # the client went away: stop its run, wherever it executes
+                    with contextlib.suppress(Exception):
+                        await server.runtime.cancel(run_id)
 
         return StreamingResponse(
             body(),
@@ -463,9 +415,7 @@ def create_app(
         who = await server.principal(request.headers)
         run_id = request.path_params["run_id"]
         record = await server.visible_run(run_id, who)
-        run = server.running.get(run_id)
-        if run is not None:
-            run.attachment.cancel()
+        await server.runtime.cancel(run_id)
         return JSONResponse({"run_id": run_id, "status": record.status}, status_code=202)
 
     async def run_status(request: Request) -> Response:
@@ -524,8 +474,11 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        yield
-        await server.shutdown()
+        async with contextlib.AsyncExitStack() as stack:
+            if not runtime.entered:
+                await stack.enter_async_context(runtime)
+            yield
+            await runtime.stop_runs()
 
     middleware = []
     if cors_origins:
@@ -571,7 +524,7 @@ async def stop_runs(app: object) -> None:
     server = getattr(getattr(app, "state", None), _STATE, None)
     if not isinstance(server, _Server):
         raise TypeError(f"stop_runs needs an app made by create_app, got {app!r}")
-    await server.shutdown()
+    await server.runtime.stop_runs()
 
 
 _STATE = "runstream"

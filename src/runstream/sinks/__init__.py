@@ -15,6 +15,7 @@ from ._attach import (
     SinkTimeout,
     attach,
     drain,
+    uses_send_batch,
     with_policy,
 )
 from ._builtin import CallbackSink, ConsoleSink, JsonlSink, MemorySink, Sink
@@ -32,5 +33,6 @@ __all__ = [
     "SinkTimeout",
     "attach",
     "drain",
+    "uses_send_batch",
     "with_policy",
 ]

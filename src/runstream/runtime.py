@@ -1,0 +1,506 @@
+"""`Runtime`: hot runs by graph name, kept on a bus, readable from any process.
+
+A `Runtime` starts runs by graph name and keeps their events on a bus
+(`runstream.buses`). Any process connected to the same bus can read a run
+(history, then live, resumable after any `seq`), subscribe sinks to it,
+cancel it or wait for it, wherever it executes. The HTTP server is a thin
+layer over one; a program with no HTTP uses it directly.
+
+Example:
+    ```python
+    rt = rs.Runtime({"assistant": app}, bus="redis://127.0.0.1:6379/0")
+    async with rt:
+        run_id = await rt.start("assistant", "hi")
+        async for event in rt.events(run_id):
+            print(event.seq, event.type)
+    ```
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from types import TracebackType
+from typing import Any, Literal, Self
+
+from reactivex import Observable
+
+from ._ids import new_id
+from .buses import (
+    Job,
+    MemoryBus,
+    RunBus,
+    RunRecord,
+    UnknownRun,
+    WorkBus,
+    bus_events,
+    open_bus,
+)
+from .codec import jsonable
+from .events import ErrorInfo, Event, Phase, RunInfo, Workflow
+from .graph import CompiledGraph, RunFailed
+from .ops import Profile
+from .ops import profile as shown_as
+from .sinks import Attachment, Sink, SinkPolicy, attach, uses_send_batch, with_policy
+
+__all__ = ["Role", "Runtime", "UnknownGraph", "WorkerLost"]
+
+Role = Literal["all", "api", "worker"]
+
+_log = logging.getLogger("runstream.runtime")
+_ROLES = ("all", "api", "worker")
+_CLAIM_WAIT = 1.0  # seconds a worker waits on the queue before it looks around again
+
+
+class UnknownGraph(LookupError):
+    """No graph of that name in the `Runtime` (a `LookupError`)."""
+
+
+class WorkerLost(RuntimeError):
+    """The process executing a run stopped holding its lease (killed, frozen, cut off).
+
+    Never raised: it is the `error.type` of the `Workflow(failed)` event that
+    another process appends to end such a run.
+    """
+
+
+class Runtime:
+    """Runs by graph name, their events kept on a bus any process can read.
+
+    Use it as `async with rt:` so that it connects to the bus and, for roles
+    `all` and `worker`, executes queued runs. Outside the block, `start` in
+    role `all` still executes runs here at once (handy in a test or a script).
+
+    Args:
+        graphs: the graphs by name. An API process needs them to check a
+            start request; a worker, to execute the run.
+        bus: a bus (`MemoryBus`, `RedisBus`, `NatsBus`) or its URL
+            (`memory://`, `redis://...`, `nats://...`); an in-process
+            `MemoryBus` when None. A bus built here from a URL is closed
+            when the runtime is; one passed in belongs to the caller.
+        sinks: global sinks: every event of every run this process executes
+            goes to each of them (their `send` calls never overlap); each is
+            closed once, when the runtime closes.
+        role: `"all"` starts and executes runs; `"api"` starts runs by
+            queueing them for workers; `"worker"` executes queued runs.
+        concurrency: the most runs this process executes at once. Beyond it,
+            `start` queues the run; a worker claims queued runs only while it
+            has room.
+        lease: seconds within which a process executing a run renews its lease
+            on it. When one lapses (the process was killed), any other process
+            of the same bus ends the run with `Workflow(failed)` whose error
+            type is `WorkerLost`.
+
+    Raises:
+        TypeError: a graph is not a `CompiledGraph`, or `bus` is neither a bus
+            nor a URL.
+        ValueError: an unknown role, a bad bus URL, or a limit below 1.
+    """
+
+    def __init__(
+        self,
+        graphs: Mapping[str, CompiledGraph],
+        *,
+        bus: WorkBus | RunBus | str | None = None,
+        sinks: Sequence[Sink[Event] | SinkPolicy[Event]] = (),
+        role: Role = "all",
+        concurrency: int = 64,
+        lease: float = 10.0,
+    ) -> None:
+        for name, app in graphs.items():
+            if not isinstance(app, CompiledGraph):
+                raise TypeError(f"graph {name!r} is {type(app).__name__}, not a CompiledGraph")
+        if role not in _ROLES:
+            raise ValueError(f"role must be one of {', '.join(_ROLES)}; got {role!r}")
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, got {concurrency}")
+        if not lease > 0:
+            raise ValueError(f"lease must be a positive number of seconds, got {lease}")
+        self._owns_bus = isinstance(bus, str)
+        chosen = open_bus(bus) if isinstance(bus, str) else MemoryBus() if bus is None else bus
+        if not isinstance(chosen, RunBus):
+            raise TypeError(f"bus must be a RunBus or a bus URL, got {type(chosen).__name__}")
+        self.graphs: dict[str, CompiledGraph] = dict(graphs)
+        self.bus: RunBus = chosen
+        self.role: Role = role
+        self.concurrency = concurrency
+        self.lease = lease
+        self._shared = [_Shared(s.sink if isinstance(s, SinkPolicy) else s) for s in sinks]
+        self._sinks: list[Sink[Event] | SinkPolicy[Event]] = [
+            with_policy(shared, buffer=s.buffer, overflow=s.overflow)
+            if isinstance(s, SinkPolicy)
+            else shared
+            for shared, s in zip(self._shared, sinks, strict=True)
+        ]
+        self._running: dict[str, Attachment[Event]] = {}
+        self._finishing: dict[str, asyncio.Task[None]] = {}
+        self._loops: list[asyncio.Task[None]] = []
+        self._room: asyncio.Event | None = None
+        self._entered = False
+        self._closed = False
+
+    # --- lifetime ------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        """Connect to the bus; with roles `all` and `worker`, start executing queued runs.
+
+        Raises:
+            ConnectionError: the broker cannot be reached (the message names it).
+            RuntimeError: entered twice, or after it was closed.
+        """
+        if self._entered or self._closed:
+            raise RuntimeError("a Runtime is entered once")
+        work = self._work_bus()
+        if work is not None:
+            await work.connect()
+        self._entered = True
+        loop = asyncio.get_running_loop()
+        if work is not None:
+            if self.role != "api":
+                self._loops.append(loop.create_task(self._claim_runs(work)))
+                self._loops.append(loop.create_task(self._follow_cancels(work)))
+            self._loops.append(loop.create_task(self._keep_leases(work)))
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Stop claiming runs, cancel the runs executing here (each ends with a
+        terminal event), close the global sinks and a bus built from a URL.
+
+        Idempotent.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        for task in self._loops:
+            task.cancel()
+        for task in self._loops:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._loops.clear()
+        await self.stop_runs()
+        for shared in self._shared:
+            await shared.close_inner()
+        work = self._work_bus()
+        if self._owns_bus and work is not None:
+            await work.aclose()
+
+    async def stop_runs(self, grace: float = 5.0) -> None:
+        """Cancel every run this process executes and return once each has ended.
+
+        Each ends with `Workflow(canceled)` on the bus; a run that has not
+        ended within `grace` seconds is disposed of (stopped at once).
+        """
+        runs = list(self._running.values())
+        tasks = [self._finishing[run_id] for run_id in self._running]
+        for attachment in runs:
+            attachment.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=grace)
+        for attachment in runs:
+            attachment.dispose()
+        for attachment in runs:
+            await attachment.wait_closed()
+
+    @property
+    def entered(self) -> bool:
+        """Whether `async with` has entered the runtime (and not left it)."""
+        return self._entered and not self._closed
+
+    @property
+    def executing(self) -> int:
+        """How many runs this process executes right now."""
+        return len(self._running)
+
+    # --- runs ----------------------------------------------------------------------
+
+    async def start(
+        self,
+        graph: str,
+        input: Any = None,
+        *,
+        thread_id: str | None = None,
+        owner: str | None = None,
+    ) -> str:
+        """Start a run of `graph`; return its id once it is on the bus.
+
+        In role `all` (and `worker`) the run executes here, unless this
+        process already executes `concurrency` runs: then, as in role `api`,
+        it is queued (status `queued`) for the next worker with room.
+
+        Raises:
+            UnknownGraph: no graph of that name.
+            TypeError, KeyError, ValueError: `input` does not fit the graph's
+                state, or a queued run's input is not JSON.
+        """
+        app = self._graph(graph)
+        run_id = new_id()
+        stream = app.run(input, thread_id=thread_id, run_id=run_id)  # checks the input
+        work = self._work_bus()
+        queue = self.role == "api" or (self._entered and len(self._running) >= self.concurrency)
+        if queue and work is not None:
+            job = Job(run_id, graph, jsonable(input, "input"), thread_id, owner)
+            await work.open(run_id, graph=graph, owner=owner, thread_id=thread_id, status="queued")
+            await work.enqueue(job)
+        elif self.role == "api":
+            raise TypeError(f"role 'api' needs a bus that queues runs; {self.bus!r} does not")
+        else:
+            await self.bus.open(run_id, graph=graph, owner=owner, thread_id=thread_id)
+            await self._execute(run_id, stream)
+        return run_id
+
+    def events(
+        self, run_id: str, after: int | None = None, profile: Profile | str | None = None
+    ) -> Observable[Event]:
+        """The run as a cold `Observable[Event]`: history after `after`, then live.
+
+        Completes after the run's terminal event and errors with `RunFailed`
+        after a failed one, as a local run does; errors with `UnknownRun` for
+        a run the bus does not know and `HistoryGone` for evicted history.
+        Supports `async for`. `profile` shows the run as that profile sees it.
+        """
+        source = bus_events(self.bus, run_id, after)
+        return source if profile is None else source.pipe(shown_as(profile))
+
+    async def subscribe(
+        self,
+        run_id: str,
+        *sinks: Sink[Event] | SinkPolicy[Event],
+        after: int | None = None,
+        profile: Profile | str | None = None,
+    ) -> Attachment[Event]:
+        """`attach(rt.events(run_id, after, profile), *sinks)`, once the run is known.
+
+        Raises:
+            UnknownRun: the bus does not know the run.
+        """
+        await self._record(run_id)
+        return attach(self.events(run_id, after, profile), *sinks)
+
+    async def cancel(self, run_id: str) -> None:
+        """Ask the run to stop, wherever it executes; it ends with `Workflow(canceled)`.
+
+        Returns once the request is made (use `wait` for the end). Cancelling
+        a finished run does nothing.
+
+        Raises:
+            UnknownRun: the bus does not know the run.
+        """
+        attachment = self._running.get(run_id)
+        if attachment is not None:
+            attachment.cancel()
+            return
+        record = await self._record(run_id)
+        work = self._work_bus()
+        if not record.finished and work is not None:
+            await work.request_cancel(run_id)
+
+    async def answer(self, run_id: str, request_id: str, value: Any) -> None:
+        """Answer a run's `AwaitClarification` / `AwaitExternalTools` (not yet).
+
+        Raises:
+            NotImplementedError: always, until runs can wait for answers.
+        """
+        raise NotImplementedError("runs cannot wait for answers yet; nothing asks for one")
+
+    async def status(self, run_id: str) -> RunRecord | None:
+        """The run's record, or None when the bus does not know it."""
+        return await self.bus.record(run_id)
+
+    async def wait(self, run_id: str) -> RunRecord:
+        """The run's record once it has ended (any status but running/queued/awaiting).
+
+        Raises:
+            UnknownRun: the bus does not know the run.
+        """
+        record = await self._record(run_id)
+        if not record.finished:
+            async for _ in self.bus.read(run_id, record.events - 1):
+                pass
+        return await self._record(run_id)
+
+    # --- executing -----------------------------------------------------------------
+
+    async def _execute(self, run_id: str, stream: Observable[Event]) -> None:
+        attachment = attach(stream, _RunLog(self.bus, run_id), *self._sinks)
+        self._running[run_id] = attachment
+        loop = asyncio.get_running_loop()
+        self._finishing[run_id] = loop.create_task(self._finish(run_id, attachment))
+        work = self._work_bus()
+        if work is not None and self._entered:
+            await work.renew((run_id,), self.lease)
+            if await work.cancel_requested(run_id):
+                attachment.cancel()
+
+    async def _finish(self, run_id: str, attachment: Attachment[Event]) -> None:
+        try:
+            await attachment.wait()
+        except RunFailed:
+            pass  # on the bus as the run's terminal event
+        finally:
+            self._running.pop(run_id, None)
+            self._finishing.pop(run_id, None)
+            if self._room is not None:
+                self._room.set()
+            work = self._work_bus()
+            if work is not None and self._entered:
+                with contextlib.suppress(Exception):  # the lease lapses by itself anyway
+                    await work.release(run_id)
+
+    async def _claim_runs(self, work: WorkBus) -> None:
+        """Take queued runs while this process has room for them."""
+        room = self._room = asyncio.Event()
+        while True:
+            while len(self._running) >= self.concurrency:
+                room.clear()
+                await room.wait()
+            try:
+                job = await work.claim(_CLAIM_WAIT, self.lease)
+            except (ConnectionError, OSError) as exc:
+                _log.warning("claiming runs from %r failed: %s; trying again", self.bus, exc)
+                await asyncio.sleep(_CLAIM_WAIT)
+                continue
+            if job is not None:
+                await self._run_job(work, job)
+
+    async def _run_job(self, work: WorkBus, job: Job) -> None:
+        app = self.graphs.get(job.graph)
+        try:
+            if app is None:
+                raise UnknownGraph(f"this worker has no graph {job.graph!r}")
+            stream = app.run(job.input, thread_id=job.thread_id, run_id=job.run_id)
+        except Exception as exc:  # the run cannot start here: end it, with the reason
+            error = ErrorInfo(type(exc).__name__, str(exc))
+            await self._end(work, job.run_id, error)
+            return
+        await work.set_status(job.run_id, "running")
+        await self._execute(job.run_id, stream)
+
+    async def _follow_cancels(self, work: WorkBus) -> None:
+        """Cancel the runs executing here that another process asks to stop."""
+        while True:
+            try:
+                async for run_id in work.cancel_requests():
+                    attachment = self._running.get(run_id)
+                    if attachment is not None:
+                        attachment.cancel()
+            except (ConnectionError, OSError) as exc:
+                _log.warning("listening for cancel requests failed: %s; trying again", exc)
+                await asyncio.sleep(_CLAIM_WAIT)
+
+    async def _keep_leases(self, work: WorkBus) -> None:
+        """Renew the leases of the runs executing here; end runs whose lease lapsed."""
+        while True:
+            try:
+                if self._running:
+                    await work.renew(list(self._running), self.lease)
+                    for run_id in list(self._running):
+                        if await work.cancel_requested(run_id):  # a request we missed
+                            self._running[run_id].cancel()
+                for run_id in await work.take_expired():
+                    await self._end(work, run_id, _lost(run_id, self.lease))
+            except (ConnectionError, OSError) as exc:
+                _log.warning("renewing leases failed: %s; trying again", exc)
+            await asyncio.sleep(self.lease / 4)
+
+    async def _end(self, work: WorkBus, run_id: str, error: ErrorInfo) -> None:
+        """End a run that nobody executes with `Workflow(failed)` at its next seq."""
+        record = await work.record(run_id)
+        if record is None or record.finished:
+            return
+        info = RunInfo(run_id, record.graph, None, record.thread_id)
+        await work.append(
+            run_id, (Workflow(run=info, seq=record.events, phase=Phase.FAILED, error=error),)
+        )
+
+    # --- helpers -------------------------------------------------------------------
+
+    def _graph(self, name: str) -> CompiledGraph:
+        app = self.graphs.get(name)
+        if app is None:
+            known = ", ".join(sorted(self.graphs)) or "none"
+            raise UnknownGraph(f"unknown graph {name!r}; graphs: {known}")
+        return app
+
+    async def _record(self, run_id: str) -> RunRecord:
+        record = await self.bus.record(run_id)
+        if record is None:
+            raise UnknownRun(run_id)
+        return record
+
+    def _work_bus(self) -> WorkBus | None:
+        bus = self.bus
+        return bus if isinstance(bus, WorkBus) else None
+
+    def __repr__(self) -> str:
+        return (
+            f"Runtime(graphs={sorted(self.graphs)}, bus={self.bus!r}, role={self.role!r}, "
+            f"executing={len(self._running)})"
+        )
+
+
+def _lost(run_id: str, lease: float) -> ErrorInfo:
+    return ErrorInfo(
+        WorkerLost.__name__,
+        f"the process executing run {run_id} stopped renewing its lease "
+        f"({lease:g} s): it was killed or cut off",
+        retryable=True,
+    )
+
+
+class _RunLog:
+    """Appends one run's events (its child runs' included) to its log on the bus."""
+
+    def __init__(self, bus: RunBus, run_id: str) -> None:
+        self.bus = bus
+        self.run_id = run_id
+
+    async def send(self, item: Event) -> None:
+        await self.bus.append(self.run_id, (item,))
+
+    async def send_batch(self, items: list[Event]) -> None:
+        await self.bus.append(self.run_id, items)
+
+    async def close(self) -> None:
+        return None
+
+
+class _Shared:
+    """A global sink seen by every run: sends never overlap; closed by the runtime only."""
+
+    def __init__(self, sink: Sink[Event]) -> None:
+        self.inner: Any = sink
+        self._lock = asyncio.Lock()
+        self._batched = uses_send_batch(sink)
+        self._closed = False
+
+    async def send(self, item: Event) -> None:
+        async with self._lock:
+            await self.inner.send(item)
+
+    async def send_batch(self, items: list[Event]) -> None:
+        async with self._lock:
+            if self._batched:
+                await self.inner.send_batch(items)
+            else:
+                send: Callable[[Event], Awaitable[None]] = self.inner.send
+                for item in items:
+                    await send(item)
+
+    async def close(self) -> None:
+        """One run ended: the sink stays open for the others."""
+
+    async def close_inner(self) -> None:
+        if not self._closed:
+            self._closed = True
+            async with self._lock:
+                await self.inner.close()
