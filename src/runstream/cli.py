@@ -3,7 +3,8 @@
 ```text
 runstream demo [--delay SECONDS] [--jsonl FILE]
 runstream run MOD:ATTR [--input JSON] [--thread-id ID] [--profile P] [--jsonl FILE]
-runstream serve MOD:ATTR | --demo [--host HOST] [--port PORT]
+runstream serve MOD:ATTR | --demo [--host HOST] [--port PORT] [--bus URL] [--role all|api]
+runstream worker MOD:ATTR | --demo --bus URL [--concurrency N] [--lease SECONDS]
 runstream tail URL [--token TOKEN] [--profile P] [--jsonl FILE]
 runstream replay FILE.jsonl [--speed X] [--profile P]
 ```
@@ -25,6 +26,7 @@ import json
 import math
 import os
 import re
+import signal
 import socket
 import sys
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -156,7 +158,61 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="with --demo: pause between streamed chunks (default: %(default)s)",
     )
+    serve.add_argument(
+        "--bus",
+        default="memory://",
+        metavar="URL",
+        help="where runs are kept: memory:// (this process only, the default), "
+        "redis://HOST:PORT/DB or nats://HOST:PORT (shared by every process on it)",
+    )
+    serve.add_argument(
+        "--role",
+        choices=("all", "api"),
+        default="all",
+        help="all: execute runs here too (default); api: queue them for workers "
+        "(runstream worker) on the same --bus",
+    )
     serve.set_defaults(handler=_cmd_serve)
+
+    worker = commands.add_parser(
+        "worker",
+        help="execute runs queued on a shared bus",
+        description="Execute the runs that API processes (runstream serve --role api) queue "
+        "on a Redis or NATS bus, writing their events back to it. Ctrl-C or SIGTERM stops "
+        "it cleanly: the runs it executes end with Workflow(canceled), none is left "
+        "without an end.",
+    )
+    worker.add_argument(
+        "target", nargs="?", metavar="MOD:ATTR", help="e.g. myproject.agents:graphs"
+    )
+    worker.add_argument(
+        "--demo", action="store_true", help="execute the built-in research agent as 'demo'"
+    )
+    worker.add_argument(
+        "--bus", required=True, metavar="URL", help="redis://HOST:PORT/DB or nats://HOST:PORT"
+    )
+    worker.add_argument(
+        "--concurrency",
+        type=int,
+        default=64,
+        metavar="N",
+        help="runs executed at once (default: %(default)s)",
+    )
+    worker.add_argument(
+        "--lease",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="how soon another process ends a run of a worker that died (default: %(default)s)",
+    )
+    worker.add_argument(
+        "--delay",
+        type=float,
+        default=0.03,
+        metavar="SECONDS",
+        help="with --demo: pause between streamed chunks (default: %(default)s)",
+    )
+    worker.set_defaults(handler=_cmd_worker)
 
     tail = commands.add_parser(
         "tail",
@@ -238,27 +294,56 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return _execute(app, graph_input, args, thread_id=args.thread_id)
 
 
-def _cmd_serve(args: argparse.Namespace) -> int:
+def _served_graphs(args: argparse.Namespace, command: str) -> dict[str, CompiledGraph]:
     if args.demo == (args.target is not None):
-        raise _UsageError("serve needs MOD:ATTR or --demo (one of them)")
-    if not 0 <= args.port <= 65535:
-        raise _UsageError(f"--port must be between 0 and 65535, got {args.port}")
+        raise _UsageError(f"{command} needs MOD:ATTR or --demo (one of them)")
     if args.delay < 0:
         raise _UsageError("--delay must be >= 0")
+    if args.demo:
+        from ._demo import build_demo_agent
+
+        return {"demo": build_demo_agent(delay=args.delay)}
+    return _load_graphs(args.target)
+
+
+def _runtime(graphs: dict[str, CompiledGraph], args: argparse.Namespace, **options: Any) -> Any:
+    """A Runtime on `args.bus`, once the broker answered (a one-line error otherwise)."""
+    from .buses import open_bus
+    from .runtime import Runtime
+
+    try:
+        probe = open_bus(args.bus)
+    except ImportError as exc:
+        raise _UsageError(f"--bus {args.bus}: {exc}") from None
+    except ValueError as exc:
+        raise _UsageError(f"--bus: {exc}") from None
+
+    async def check() -> None:
+        try:
+            await probe.connect()
+        finally:
+            await probe.aclose()
+
+    try:
+        asyncio.run(check())
+    except ConnectionError as exc:
+        raise _UsageError(str(exc)) from None
+    return Runtime(graphs, bus=args.bus, **options)
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    if not 0 <= args.port <= 65535:
+        raise _UsageError(f"--port must be between 0 and 65535, got {args.port}")
     try:
         import uvicorn
 
         from .server import create_app
     except ImportError:
         raise _UsageError(f"serve {_SERVER_EXTRA}") from None
-    if args.demo:
-        from ._demo import build_demo_agent
-
-        graphs = {"demo": build_demo_agent(delay=args.delay)}
-    else:
-        graphs = _load_graphs(args.target)
+    graphs = _served_graphs(args, "serve")
+    runtime = _runtime(graphs, args, role=args.role)
     config = uvicorn.Config(
-        create_app(graphs),
+        create_app(runtime),
         host=args.host,
         port=args.port,
         ws="websockets-sansio",
@@ -276,6 +361,35 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         print(f"runstream: error: cannot serve on {_url(args.host, args.port)}", file=sys.stderr)
         return 1
     print("runstream: server stopped", file=sys.stderr)
+    return 0
+
+
+def _cmd_worker(args: argparse.Namespace) -> int:
+    if args.concurrency < 1:
+        raise _UsageError(f"--concurrency must be at least 1, got {args.concurrency}")
+    if not args.lease > 0:
+        raise _UsageError(f"--lease must be > 0, got {args.lease}")
+    graphs = _served_graphs(args, "worker")
+    runtime = _runtime(graphs, args, role="worker", concurrency=args.concurrency, lease=args.lease)
+
+    async def work() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        async with runtime:
+            print(
+                f"runstream: worker executing {', '.join(sorted(graphs))} from {args.bus} "
+                f"(at most {args.concurrency} at once; Ctrl-C to stop)",
+                flush=True,
+            )
+            await stop.wait()
+            running = runtime.executing
+            if running:
+                print(f"runstream: canceling {running} run(s) before stopping", file=sys.stderr)
+        print("runstream: worker stopped", file=sys.stderr)
+
+    asyncio.run(work())
     return 0
 
 

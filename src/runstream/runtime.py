@@ -21,10 +21,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Literal, Self
 
+import attrs
 from reactivex import Observable
 
 from ._ids import new_id
@@ -33,6 +34,7 @@ from .buses import (
     MemoryBus,
     RunBus,
     RunRecord,
+    RunStatus,
     UnknownRun,
     WorkBus,
     bus_events,
@@ -185,7 +187,7 @@ class Runtime:
             task.cancel()
         for task in self._loops:
             with contextlib.suppress(asyncio.CancelledError):
-                await task
+                await task  # ends at its next turn at worst (`_closed` is set)
         self._loops.clear()
         await self.stop_runs()
         for shared in self._shared:
@@ -210,6 +212,7 @@ class Runtime:
             attachment.dispose()
         for attachment in runs:
             await attachment.wait_closed()
+        await asyncio.gather(*tasks, return_exceptions=True)  # leases released
 
     @property
     def entered(self) -> bool:
@@ -323,10 +326,18 @@ class Runtime:
             UnknownRun: the bus does not know the run.
         """
         record = await self._record(run_id)
-        if not record.finished:
-            async for _ in self.bus.read(run_id, record.events - 1):
-                pass
-        return await self._record(run_id)
+        if record.finished:
+            return record
+        last: Event | None = None
+        async for batch in self.bus.read(run_id, record.events - 1):
+            if batch:
+                last = batch[-1].event
+        record = await self._record(run_id)
+        if not record.finished and isinstance(last, Workflow) and last.phase.is_terminal:
+            # The log has the end; the record (written after it) may lag a moment.
+            status: RunStatus = last.phase.value  # type: ignore[assignment]
+            record = attrs.evolve(record, status=status, events=last.seq + 1)
+        return record
 
     # --- executing -----------------------------------------------------------------
 
@@ -359,7 +370,7 @@ class Runtime:
     async def _claim_runs(self, work: WorkBus) -> None:
         """Take queued runs while this process has room for them."""
         room = self._room = asyncio.Event()
-        while True:
+        while not self._closed:  # not only cancel: a client library may swallow one
             while len(self._running) >= self.concurrency:
                 room.clear()
                 await room.wait()
@@ -369,8 +380,13 @@ class Runtime:
                 _log.warning("claiming runs from %r failed: %s; trying again", self.bus, exc)
                 await asyncio.sleep(_CLAIM_WAIT)
                 continue
-            if job is not None:
-                await self._run_job(work, job)
+            if job is None:
+                continue
+            if self._closed:  # claimed as this process was stopping: hand it back
+                await work.enqueue(job)
+                await work.release(job.run_id)
+                return
+            await self._run_job(work, job)
 
     async def _run_job(self, work: WorkBus, job: Job) -> None:
         app = self.graphs.get(job.graph)
@@ -380,26 +396,32 @@ class Runtime:
             stream = app.run(job.input, thread_id=job.thread_id, run_id=job.run_id)
         except Exception as exc:  # the run cannot start here: end it, with the reason
             error = ErrorInfo(type(exc).__name__, str(exc))
-            await self._end(work, job.run_id, error)
+            await self._end(work, job.run_id, Phase.FAILED, error)
+            return
+        if await work.cancel_requested(job.run_id):
+            await self._end(work, job.run_id, Phase.CANCELED, None)
             return
         await work.set_status(job.run_id, "running")
         await self._execute(job.run_id, stream)
 
     async def _follow_cancels(self, work: WorkBus) -> None:
         """Cancel the runs executing here that another process asks to stop."""
-        while True:
+        while not self._closed:  # not only cancel: a client library may swallow one
+            requests = work.cancel_requests()
             try:
-                async for run_id in work.cancel_requests():
+                async for run_id in requests:
                     attachment = self._running.get(run_id)
                     if attachment is not None:
                         attachment.cancel()
             except (ConnectionError, OSError) as exc:
                 _log.warning("listening for cancel requests failed: %s; trying again", exc)
                 await asyncio.sleep(_CLAIM_WAIT)
+            finally:
+                await _closed(requests)  # its connection now, not when collected
 
     async def _keep_leases(self, work: WorkBus) -> None:
         """Renew the leases of the runs executing here; end runs whose lease lapsed."""
-        while True:
+        while not self._closed:  # not only cancel: a client library may swallow one
             try:
                 if self._running:
                     await work.renew(list(self._running), self.lease)
@@ -407,20 +429,30 @@ class Runtime:
                         if await work.cancel_requested(run_id):  # a request we missed
                             self._running[run_id].cancel()
                 for run_id in await work.take_expired():
-                    await self._end(work, run_id, _lost(run_id, self.lease))
+                    await self._end(work, run_id, Phase.FAILED, _lost(run_id, self.lease))
             except (ConnectionError, OSError) as exc:
                 _log.warning("renewing leases failed: %s; trying again", exc)
             await asyncio.sleep(self.lease / 4)
 
-    async def _end(self, work: WorkBus, run_id: str, error: ErrorInfo) -> None:
-        """End a run that nobody executes with `Workflow(failed)` at its next seq."""
+    async def _end(
+        self, work: WorkBus, run_id: str, phase: Phase, error: ErrorInfo | None
+    ) -> None:
+        """End a run that nobody executes with a terminal `Workflow` at its next seq.
+
+        A run that never started gets its `Workflow(started)` first, so that
+        its stream reads like any other.
+        """
         record = await work.record(run_id)
         if record is None or record.finished:
             return
         info = RunInfo(run_id, record.graph, None, record.thread_id)
-        await work.append(
-            run_id, (Workflow(run=info, seq=record.events, phase=Phase.FAILED, error=error),)
-        )
+        seq = record.events
+        events: list[Event] = []
+        if seq == 0:
+            events.append(Workflow(run=info, seq=0, phase=Phase.STARTED))
+            seq = 1
+        events.append(Workflow(run=info, seq=seq, phase=phase, error=error))
+        await work.append(run_id, events)
 
     # --- helpers -------------------------------------------------------------------
 
@@ -446,6 +478,12 @@ class Runtime:
             f"Runtime(graphs={sorted(self.graphs)}, bus={self.bus!r}, role={self.role!r}, "
             f"executing={len(self._running)})"
         )
+
+
+async def _closed(iterator: AsyncIterator[str]) -> None:
+    close = getattr(iterator, "aclose", None)
+    if close is not None:
+        await close()
 
 
 def _lost(run_id: str, lease: float) -> ErrorInfo:

@@ -33,3 +33,18 @@ class Watched(rs.MemorySink[rs.Event]):
                 self._changed = anyio.Event()
                 await self._changed.wait()
         return self.items
+
+
+async def on_bus(bus: rs.buses.RunBus, run_id: str, events: int = 1, within: float = 10.0) -> None:
+    """Return once the bus holds `events` events of the run.
+
+    A sink attached next to the bus's own may be ahead of it (each sink has a
+    queue of its own): a reader must not ask the bus before the bus has the run.
+    The bus announces nothing to a caller, so this checks every 10 ms.
+    """
+    with anyio.fail_after(within):
+        while True:
+            record = await bus.record(run_id)
+            if record is not None and record.events >= events:
+                return
+            await anyio.sleep(0.01)

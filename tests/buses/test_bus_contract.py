@@ -8,7 +8,7 @@ import pytest
 import runstream as rs
 from _support.invariants import check_invariants
 from _support.server import emitter
-from _support.watch import Watched
+from _support.watch import Watched, on_bus
 from runstream._demo import build_demo_agent
 from runstream.buses import Job, WorkBus
 
@@ -45,6 +45,7 @@ async def test_a_reader_follows_a_live_run_to_its_end(bus: WorkBus) -> None:
     memory = Watched()
     attachment = rs.attach(app.run(), bus.sink(), memory)
     run_id = (await memory.reached(1))[0].run_id
+    await on_bus(bus, run_id)
     got = Watched()
     async with anyio.create_task_group() as tasks:
         tasks.start_soon(rs.drain, bus.events(run_id), got)
@@ -61,6 +62,7 @@ async def test_heartbeats_come_as_empty_batches_while_a_run_is_idle(bus: WorkBus
     memory = Watched()
     attachment = rs.attach(emitter(3, gate=gate, gate_at=1).run(), bus.sink(), memory)
     run_id = (await memory.reached(2))[0].run_id
+    await on_bus(bus, run_id, 2)
     batches = []
     async for batch in bus.read(run_id, heartbeat=0.2):
         batches.append(len(batch))

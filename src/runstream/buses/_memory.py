@@ -266,7 +266,10 @@ class MemoryBus:
     async def claim(self, wait: float, lease: float) -> Job | None:
         """The next queued run, leased for `lease` seconds; None after `wait` seconds."""
         try:
-            job = await asyncio.wait_for(self._queue().get(), wait)
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a
+            # cancellation that comes as the item arrives.
+            async with asyncio.timeout(wait):
+                job = await self._queue().get()
         except TimeoutError:
             return None
         await self.renew((job.run_id,), lease)

@@ -27,6 +27,7 @@ import re
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from reactivex import Observable
 
@@ -41,6 +42,7 @@ from ._protocol import (
     RunStatus,
     UnknownRun,
     _Batch,
+    cancelled_meanwhile,
     is_end,
 )
 
@@ -117,6 +119,7 @@ class NatsBus:
         self._leases: Any = None
         self._jobs: Any = None
         self._connecting: asyncio.Lock | None = None
+        self._closed = False
 
     def __repr__(self) -> str:
         return f"NatsBus({','.join(self.servers)!r}, stream={self.stream!r})"
@@ -140,6 +143,10 @@ class NatsBus:
             if self._nc is not None:
                 return
             where = ",".join(self.servers)
+            # nats-py keeps retrying a first connection as long as later ones
+            # (forever, here): a server nobody answers at is reported at once.
+            if not await _any_answers(self.servers):
+                raise ConnectionError(f"cannot reach NATS at {where}: no server answers")
             try:
                 nc = await nats.connect(
                     self.servers,
@@ -191,6 +198,7 @@ class NatsBus:
 
     async def aclose(self) -> None:
         """Drain and close the connection."""
+        self._closed = True
         nc, self._nc = self._nc, None
         if nc is not None:
             with contextlib.suppress(Exception):
@@ -198,6 +206,8 @@ class NatsBus:
 
     async def _ready(self) -> Any:
         if self._nc is None:
+            if self._closed:
+                raise ConnectionError(f"{self!r} is closed")
             await self.connect()
         return self._js
 
@@ -266,7 +276,8 @@ class NatsBus:
         while True:
             try:
                 acks = [js.publish_async(subject, data, headers=h) for data, h in burst]
-                await asyncio.wait_for(asyncio.gather(*acks), _ACK_WAIT)
+                async with asyncio.timeout(_ACK_WAIT):
+                    await asyncio.gather(*acks)
                 break
             except _LOST as exc:
                 if time.monotonic() > deadline:
@@ -329,7 +340,8 @@ class NatsBus:
                 if not inbox:
                     arrived.clear()
                     try:
-                        await asyncio.wait_for(arrived.wait(), wait)
+                        async with asyncio.timeout(wait):
+                            await arrived.wait()
                     except TimeoutError:
                         if heartbeat is not None:
                             yield ()
@@ -432,6 +444,7 @@ class NatsBus:
         sub = await self._nc.subscribe(f"{self.prefix}.cancel")
         try:
             async for msg in sub.messages:
+                cancelled_meanwhile()
                 yield msg.data.decode()
         finally:
             with contextlib.suppress(Exception):
@@ -489,6 +502,22 @@ class NatsBus:
                     ) from None
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 1.0)
+
+
+async def _any_answers(servers: Sequence[str]) -> bool:
+    """Whether a TCP connection to one of the servers opens within 5 s."""
+    for server in servers:
+        parts = urlsplit(server if "://" in server else f"nats://{server}")
+        try:
+            async with asyncio.timeout(5.0):
+                _, writer = await asyncio.open_connection(parts.hostname, parts.port or 4222)
+        except (OSError, TimeoutError):
+            continue
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+        return True
+    return False
 
 
 async def _ensure_stream(js: Any, **config: Any) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, Literal, Protocol, TypeGuard, runtime_checkable
@@ -216,6 +217,19 @@ class Job:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"not a queued run: {exc!r}") from None
+
+
+def cancelled_meanwhile() -> None:
+    """Raise `CancelledError` if the current task was asked to cancel.
+
+    For loops around a client library call that may swallow a cancellation
+    (redis-py's and nats-py's timed reads, which use `asyncio.wait_for`): the
+    request stays counted on the task (`Task.cancelling`), so it is honoured
+    at the loop's next turn.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 def is_end(event: Event) -> TypeGuard[Workflow]:

@@ -38,6 +38,7 @@ from ._protocol import (
     RunStatus,
     UnknownRun,
     _Batch,
+    cancelled_meanwhile,
     is_end,
 )
 
@@ -277,6 +278,7 @@ class RedisBus:
                     answer = await self._redis.xread(
                         {stream: f"0-{position + 1}"}, count=_READ, block=block
                     )
+                    cancelled_meanwhile()
                     rows = answer[0][1] if answer else []
                 delay = 0.05
             except _LOST as exc:
@@ -389,6 +391,7 @@ class RedisBus:
             await pubsub.subscribe(self._channel)
             while True:
                 message = await pubsub.get_message(timeout=_IDLE_BLOCK)
+                cancelled_meanwhile()
                 if message is not None and message["type"] == "message":
                     yield message["data"].decode()
         finally:
