@@ -434,9 +434,7 @@ class Runtime:
                 _log.warning("renewing leases failed: %s; trying again", exc)
             await asyncio.sleep(self.lease / 4)
 
-    async def _end(
-        self, work: WorkBus, run_id: str, phase: Phase, error: ErrorInfo | None
-    ) -> None:
+    async def _end(self, work: WorkBus, run_id: str, phase: Phase, error: ErrorInfo | None) -> None:
         """End a run that nobody executes with a terminal `Workflow` at its next seq.
 
         A run that never started gets its `Workflow(started)` first, so that

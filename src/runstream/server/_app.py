@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import json
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
@@ -20,12 +21,15 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ..buses import Entry, HistoryGone, MemoryBus, RunBus, sse_frames
+from ..codec import DecodeError
 from ..graph import CompiledGraph
 from ..ops import Profile, event_filter
 from ..runtime import Runtime
 from ._page import chat_page
 
 __all__ = ["Limits", "create_app", "stop_runs"]
+
+_log = logging.getLogger("runstream.server")
 
 Auth = Mapping[str, str] | Callable[[str], "str | Awaitable[str | None] | None"] | None
 
@@ -140,6 +144,9 @@ class _Server:
                         yield chunk
             except HistoryGone:
                 return  # overtaken by eviction: end cleanly; the resume gets 410
+            except DecodeError as exc:  # written to the bus by someone else
+                _log.warning("run %s: ending its stream at an unreadable entry: %s", run_id, exc)
+                return
 
         return body()
 
