@@ -37,6 +37,7 @@ from ._io import BusSink, bus_events
 from ._protocol import (
     FINISHED,
     Entry,
+    HistoryGone,
     Job,
     RunRecord,
     RunStatus,
@@ -359,6 +360,10 @@ class NatsBus:
                         ) from None
                     if event.seq <= position:
                         continue  # before the resume point (or a redelivery)
+                    if event.seq != position + 1:  # aged out of the stream (max_age)
+                        raise HistoryGone(
+                            f"events of run {run_id} before seq {event.seq} are no longer kept"
+                        )
                     out.append(Entry(event, msg.data))
                     position = event.seq
                     if is_end(event):
