@@ -376,7 +376,7 @@ class Runtime:
                 await room.wait()
             try:
                 job = await work.claim(_CLAIM_WAIT, self.lease)
-            except (ConnectionError, OSError) as exc:
+            except Exception as exc:  # a background loop never dies: it says why, then retries
                 _log.warning("claiming runs from %r failed: %s; trying again", self.bus, exc)
                 await asyncio.sleep(_CLAIM_WAIT)
                 continue
@@ -413,7 +413,7 @@ class Runtime:
                     attachment = self._running.get(run_id)
                     if attachment is not None:
                         attachment.cancel()
-            except (ConnectionError, OSError) as exc:
+            except Exception as exc:  # a background loop never dies: it says why, then retries
                 _log.warning("listening for cancel requests failed: %s; trying again", exc)
                 await asyncio.sleep(_CLAIM_WAIT)
             finally:
@@ -430,7 +430,7 @@ class Runtime:
                             self._running[run_id].cancel()
                 for run_id in await work.take_expired():
                     await self._end(work, run_id, Phase.FAILED, _lost(run_id, self.lease))
-            except (ConnectionError, OSError) as exc:
+            except Exception as exc:  # a background loop never dies: it says why, then retries
                 _log.warning("renewing leases failed: %s; trying again", exc)
             await asyncio.sleep(self.lease / 4)
 
