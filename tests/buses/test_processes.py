@@ -157,3 +157,124 @@ def test_a_killed_worker_s_run_ends_worker_lost_and_another_worker_goes_on(kind:
                     httpx.get(f"{api1.url}/runs/{again.json()['run_id']}/events", timeout=30).text
                 )
                 assert done[-1][1].phase == "completed"  # type: ignore[union-attr]
+
+
+def read_until(url: str, after: int, limit: int) -> list[tuple[int, object]]:
+    """Up to `limit` events after `after`, then drop the connection (as a flaky network does)."""
+    got: list[tuple[int, object]] = []
+    with httpx.stream("GET", url, headers={"Last-Event-ID": str(after)}, timeout=30) as response:
+        if response.status_code == 204:
+            return got
+        event_id = None
+        for line in response.iter_lines():
+            if line.startswith("id: "):
+                event_id = int(line[4:])
+            elif line.startswith("data: ") and event_id is not None:
+                got.append((event_id, loads(line[6:])))
+                if len(got) >= limit:
+                    break
+    return got
+
+
+@pytest.mark.parametrize("kind", ["redis", "nats"])
+def test_fifty_drops_to_random_api_processes_lose_and_repeat_nothing(kind: str) -> None:
+    rng = __import__("random").Random(7)
+    with broker(kind) as bus:
+        api = ("serve", "_support.apps:graphs", "--bus", bus, "--role", "api", "--port", "0")
+        worker = ("worker", "_support.apps:graphs", "--bus", bus)
+        with processes(api, api, worker) as (api1, api2, _):
+            run_id = httpx.post(
+                f"{api1.url}/runs",
+                json={"graph": "ticker", "input": {"n": 4997, "every": 250, "pause": 0.05}},
+            ).json()["run_id"]
+            seen: list[tuple[int, object]] = []
+            drops = 0
+            while not seen or seen[-1][1].type != "workflow" or seen[-1][1].run.parent_run_id:  # type: ignore[attr-defined]
+                target = rng.choice((api1, api2))
+                got = read_until(
+                    f"{target.url}/runs/{run_id}/events", seen[-1][0] if seen else -1, 97
+                )
+                seen.extend(got)
+                drops += 1
+            assert drops >= 50
+            assert [i for i, _ in seen] == list(range(5000))
+            assert [e.seq for _, e in seen] == list(range(5000))  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("kind", ["redis", "nats"])
+def test_a_reader_whose_api_process_is_killed_resumes_on_the_other(kind: str) -> None:
+    with broker(kind) as bus:
+        api = ("serve", "_support.apps:graphs", "--bus", bus, "--role", "api", "--port", "0")
+        worker = ("worker", "_support.apps:graphs", "--bus", bus)
+        with processes(api, api, worker) as (api1, api2, _):
+            run_id = httpx.post(
+                f"{api1.url}/runs",
+                json={"graph": "ticker", "input": {"n": 997, "every": 100, "pause": 0.05}},
+            ).json()["run_id"]
+            first = read_until(f"{api1.url}/runs/{run_id}/events", -1, 300)
+            api1.stop(signal.SIGKILL)  # mid-stream, while the run goes on
+            rest = read_until(f"{api2.url}/runs/{run_id}/events", first[-1][0], 10_000)
+            assert [i for i, _ in first + rest] == list(range(1000))
+
+
+@pytest.mark.parametrize("kind", ["redis", "nats"])
+def test_two_hundred_concurrent_runs_on_two_workers_and_nothing_left_after_retention(
+    kind: str,
+) -> None:
+    import anyio
+
+    with broker(kind) as base:
+        bus = f"{base}?retention=6"
+        api = ("serve", "_support.apps:graphs", "--bus", bus, "--role", "api", "--port", "0")
+        worker = ("worker", "_support.apps:graphs", "--bus", bus, "--concurrency", "100")
+        with processes(api, worker, worker) as (api1, *_):
+
+            async def one(client: httpx.AsyncClient) -> list[int]:
+                started = await client.post(
+                    "/runs",
+                    json={"graph": "ticker", "input": {"n": 47, "every": 10, "pause": 0.01}},
+                )
+                run_id = started.json()["run_id"]
+                response = await client.get(f"/runs/{run_id}/events")
+                assert response.status_code == 200, (response.status_code, response.text)
+                body = response.text
+                return [i for i, _ in sse_events(body)]
+
+            async def all_runs() -> list[list[int]]:
+                limits = httpx.Limits(max_connections=400)
+                async with httpx.AsyncClient(
+                    base_url=api1.url, timeout=60, limits=limits
+                ) as client:
+                    results: list[list[int]] = []
+
+                    async def add() -> None:
+                        results.append(await one(client))
+
+                    async with anyio.create_task_group() as tasks:
+                        for _ in range(200):
+                            tasks.start_soon(add)
+                    return results
+
+            results = anyio.run(all_runs)
+            assert len(results) == 200
+            bad = [seqs for seqs in results if seqs != list(range(50))]
+            assert bad == [], [(len(b), b[:3], b[-3:]) for b in bad][:5]
+        if kind == "redis":
+            assert anyio.run(_redis_keys_left, base) == [b"runstream:queue"]
+
+
+async def _redis_keys_left(url: str) -> list[bytes]:
+    """The keys left once `retention` (6 s) has passed (checked every 0.2 s, for 30 s at most)."""
+    import anyio
+    import redis.asyncio as redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        with anyio.fail_after(30):
+            while True:
+                keys = sorted(await client.keys("*"))
+                if keys == [b"runstream:queue"]:
+                    return keys
+                await anyio.sleep(0.2)
+    finally:
+        await client.aclose()

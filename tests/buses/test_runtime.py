@@ -217,3 +217,35 @@ async def test_a_run_whose_lease_lapses_ends_with_worker_lost(bus: WorkBus) -> N
         frozen._running[run_id].dispose()  # the run dies with its process: no end of its own
         await frozen.aclose()
         assert (await api.wait(run_id)).status == "failed"
+
+
+@pytest.mark.parametrize("kind", ["redis", "nats"])
+async def test_a_run_is_invisible_to_another_principal_on_every_api_process(
+    kind: str, request: pytest.FixtureRequest
+) -> None:
+    import httpx
+
+    from _support.invariants import settle
+    from _support.serving import serving
+    from runstream.server import create_app
+
+    url = request.getfixturevalue(f"{kind}_url")
+    bus = f"{url}?prefix=auth{kind}" if kind == "redis" else f"{url}?stream=AUTH&prefix=auth"
+    tokens = {"tok-ann": "ann", "tok-bob": "bob"}
+    ann, bob = {"Authorization": "Bearer tok-ann"}, {"Authorization": "Bearer tok-bob"}
+    api1 = create_app(rs.Runtime(graphs, bus=bus), auth=tokens)
+    api2 = create_app(rs.Runtime(graphs, bus=bus, role="api"), auth=tokens)
+    async with (
+        serving(api1) as url1,
+        serving(api2) as url2,
+        httpx.AsyncClient(base_url=url1) as one,
+        httpx.AsyncClient(base_url=url2) as two,
+    ):
+        started = await one.post("/runs", json={"graph": "ticker", "input": {"n": 3}}, headers=ann)
+        run_id = started.json()["run_id"]
+        for client in (one, two):
+            assert (await client.get(f"/runs/{run_id}/events", headers=ann)).status_code == 200
+            for path in (f"/runs/{run_id}", f"/runs/{run_id}/events"):
+                assert (await client.get(path, headers=bob)).status_code == 404
+            assert (await client.post(f"/runs/{run_id}/cancel", headers=bob)).status_code == 404
+    await settle()  # both servers and their runtimes stopped, nothing left running
