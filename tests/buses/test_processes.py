@@ -278,3 +278,45 @@ async def _redis_keys_left(url: str) -> list[bytes]:
                 await anyio.sleep(0.2)
     finally:
         await client.aclose()
+
+
+@pytest.mark.parametrize("kind", ["redis", "nats"])
+def test_cancel_on_an_api_process_and_sigterm_of_a_worker_end_runs_cleanly(kind: str) -> None:
+    with broker(kind) as bus:
+        api = ("serve", "_support.apps:graphs", "--bus", bus, "--role", "api", "--port", "0")
+        worker = ("worker", "_support.apps:graphs", "--bus", bus)
+        with processes(api, worker) as (api1, worker1):
+            hanging = {"graph": "ticker", "input": {"n": 9, "hang_at": 3}}
+            first = httpx.post(f"{api1.url}/runs", json=hanging).json()["run_id"]
+            second = httpx.post(f"{api1.url}/runs", json=hanging).json()["run_id"]
+            read_until(f"{api1.url}/runs/{first}/events", -1, 4)  # it hangs on the worker
+            read_until(f"{api1.url}/runs/{second}/events", -1, 4)
+            assert httpx.post(f"{api1.url}/runs/{first}/cancel").status_code == 202
+            ended = sse_events(httpx.get(f"{api1.url}/runs/{first}/events", timeout=30).text)
+            assert ended[-1][1].phase == "canceled"  # type: ignore[union-attr]
+            assert worker1.stop(signal.SIGTERM) == 0  # its other run ends before it exits
+            assert "worker stopped" in "".join(worker1.lines)
+            rest = sse_events(httpx.get(f"{api1.url}/runs/{second}/events", timeout=30).text)
+            assert rest[-1][1].phase == "canceled"  # type: ignore[union-attr]
+            assert [i for i, _ in rest] == list(range(len(rest)))
+
+
+@pytest.mark.parametrize("scheme", ["redis", "nats"])
+def test_an_unreachable_broker_is_one_line_naming_it(scheme: str) -> None:
+    import socket
+
+    with socket.socket() as s:  # bound, never listening: connections are refused
+        s.bind(("127.0.0.1", 0))
+        url = f"{scheme}://127.0.0.1:{s.getsockname()[1]}"
+        for command in ("serve", "worker"):
+            done = subprocess.run(
+                [sys.executable, "-m", "runstream", command, "--demo", "--bus", url],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert done.returncode == 2
+            lines = done.stderr.strip().splitlines()
+            assert len(lines) == 1, done.stderr
+            assert lines[0].startswith("runstream: error: cannot reach")
+            assert url in lines[0]

@@ -49,14 +49,16 @@ from ._protocol import (
 
 try:
     import nats
-    from nats.errors import ConnectionClosedError, NoServersError
+    from nats.errors import ConnectionClosedError, NoRespondersError, NoServersError
     from nats.errors import TimeoutError as NatsTimeoutError
     from nats.js import api
     from nats.js.errors import (
         KeyNotFoundError,
         KeyWrongLastSequenceError,
         NoKeysError,
+        NoStreamResponseError,
         NotFoundError,
+        ServiceUnavailableError,
     )
 except ImportError as exc:  # pragma: no cover - the extra is installed in the tests
     raise ImportError("NatsBus needs nats-py: pip install 'runstream[nats]'") from exc
@@ -70,7 +72,17 @@ _IDLE_BLOCK = 5.0  # seconds a live read waits when the caller wants no heartbea
 _RETRY_FOR = 30.0  # seconds a write keeps trying through a lost connection
 _ACK_WAIT = 5.0  # seconds to wait for a batch's acks before publishing it again
 _NAME = re.compile(r"^[A-Za-z0-9_-]+$")  # what a run id may hold to be a subject token
-_LOST = (NatsTimeoutError, ConnectionClosedError, ConnectionError, OSError, asyncio.TimeoutError)
+# What a lost connection or a restarting server looks like: worth trying again.
+_LOST = (
+    NatsTimeoutError,
+    ConnectionClosedError,
+    NoRespondersError,  # JetStream not (yet) answering, as while a server restarts
+    NoStreamResponseError,
+    ServiceUnavailableError,
+    ConnectionError,
+    OSError,
+    asyncio.TimeoutError,
+)
 
 
 class NatsBus:
@@ -277,8 +289,7 @@ class NatsBus:
         while True:
             try:
                 acks = [js.publish_async(subject, data, headers=h) for data, h in burst]
-                async with asyncio.timeout(_ACK_WAIT):
-                    await asyncio.gather(*acks)
+                await _all_acked(acks)
                 break
             except _LOST as exc:
                 if time.monotonic() > deadline:
@@ -507,6 +518,29 @@ class NatsBus:
                     ) from None
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 1.0)
+
+
+async def _all_acked(acks: list[asyncio.Future[Any]]) -> None:
+    """Wait for every ack of a burst; raise the first failure, leaving none unread.
+
+    Every future is awaited or cancelled, so that a failed burst (a server
+    restarting answers many publishes with errors) leaves no "exception never
+    retrieved" behind.
+    """
+    try:
+        async with asyncio.timeout(_ACK_WAIT):
+            results = await asyncio.gather(*acks, return_exceptions=True)
+    except BaseException:
+        for ack in acks:
+            if ack.done():
+                if not ack.cancelled():
+                    ack.exception()
+            else:
+                ack.cancel()
+        raise
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
 
 
 async def _any_answers(servers: Sequence[str]) -> bool:
