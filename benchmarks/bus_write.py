@@ -112,8 +112,8 @@ def cases(kind: str, url: str, n: int) -> dict[str, Case]:
             await js.add_stream(name=name, subjects=[f"{name}.>"])
             subject = f"{name}.run"
             for start in range(0, n, 512):
-                acks = [
-                    js.publish_async(subject, payloads[i], headers={"Nats-Msg-Id": f"r:{i}"})
+                acks = [  # publish_async is a coroutine that returns the ack's future
+                    await js.publish_async(subject, payloads[i], headers={"Nats-Msg-Id": f"r:{i}"})
                     for i in range(start, min(n, start + 512))
                 ]
                 await asyncio.gather(*acks)

@@ -389,6 +389,9 @@ class Runtime:
             await self._run_job(work, job)
 
     async def _run_job(self, work: WorkBus, job: Job) -> None:
+        record = await work.record(job.run_id)
+        if record is None or record.status != "queued":
+            return  # delivered twice by the broker: another process has it, or it ended
         app = self.graphs.get(job.graph)
         try:
             if app is None:

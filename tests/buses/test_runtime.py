@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio
 import pytest
 
 import runstream as rs
@@ -249,3 +250,29 @@ async def test_a_run_is_invisible_to_another_principal_on_every_api_process(
                 assert (await client.get(path, headers=bob)).status_code == 404
             assert (await client.post(f"/runs/{run_id}/cancel", headers=bob)).status_code == 404
     await settle()  # both servers and their runtimes stopped, nothing left running
+
+
+async def test_a_finished_run_leaves_no_key_on_redis_after_retention(redis_url: str) -> None:
+    import redis.asyncio as redis
+
+    bus = rs.RedisBus(redis_url, prefix="expiring", retention=1.0)
+    async with rs.Runtime(graphs, bus=bus) as rt:
+        run_id = await rt.start("ticker", {"n": 5})
+        await rt.wait(run_id)
+    client = redis.Redis.from_url(redis_url)
+    try:
+        assert sorted(await client.keys("expiring:*")) == [
+            b"expiring:queue",
+            f"expiring:record:{run_id}".encode(),
+            f"expiring:run:{run_id}".encode(),
+        ]
+        for _ in range(100):  # Redis expires keys by itself, announcing nothing: ask
+            if await client.keys("expiring:*") == [b"expiring:queue"]:
+                break
+            await anyio.sleep(0.1)
+        else:
+            raise AssertionError("the run's keys outlived retention")
+        assert await bus.record(run_id) is None
+    finally:
+        await client.aclose()
+        await bus.aclose()

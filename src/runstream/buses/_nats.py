@@ -133,6 +133,7 @@ class NatsBus:
         self._jobs: Any = None
         self._connecting: asyncio.Lock | None = None
         self._closed = False
+        self._publishing: asyncio.Lock | None = asyncio.Lock()  # until the first publish
 
     def __repr__(self) -> str:
         return f"NatsBus({','.join(self.servers)!r}, stream={self.stream!r})"
@@ -200,7 +201,9 @@ class NatsBus:
                     f"{self.prefix}.jobs",
                     durable="workers",
                     stream=f"{self.stream}_JOBS",
-                    config=api.ConsumerConfig(ack_wait=30.0, max_deliver=-1),
+                    # A job delivered to a fetch that had just timed out comes back
+                    # after ack_wait: short, since a claim acks at once.
+                    config=api.ConsumerConfig(ack_wait=2.0, max_deliver=-1),
                 )
             except Exception as exc:
                 await nc.close()
@@ -288,7 +291,7 @@ class NatsBus:
         delay = 0.05
         while True:
             try:
-                acks = [js.publish_async(subject, data, headers=h) for data, h in burst]
+                acks = await self._publish(js, subject, burst)
                 await _all_acked(acks)
                 break
             except _LOST as exc:
@@ -304,6 +307,24 @@ class NatsBus:
         if is_end(last):
             await self._retry(lambda: self._change(run_id, status=last.phase.value))
             await self.release(run_id)
+
+    async def _publish(
+        self, js: Any, subject: str, burst: list[tuple[bytes, dict[str, str]]]
+    ) -> list[asyncio.Future[Any]]:
+        """Publish a burst; the futures of its acks.
+
+        `publish_async` is a coroutine returning the ack's future. nats-py makes
+        the subscription for those acks on its first call, and two first calls
+        at once (two runs starting together) make two, the second replacing the
+        first: acks sent to the first are lost. So the first burst goes alone.
+        """
+        if self._publishing is not None:
+            async with self._publishing:
+                if self._publishing is not None:
+                    acks = [await js.publish_async(subject, d, headers=h) for d, h in burst]
+                    self._publishing = None
+                    return acks
+        return [await js.publish_async(subject, d, headers=h) for d, h in burst]
 
     async def _top_seq(self, run_id: str) -> int:
         """The seq of the run's last event; -1 when it has none."""
@@ -338,14 +359,17 @@ class NatsBus:
             inbox.append(msg)
             arrived.set()
 
-        sub = await js.subscribe(
-            self.subject(run_id),
-            stream=self.stream,
-            cb=received,
-            ordered_consumer=True,
-            idle_heartbeat=2.0,
-            deliver_policy=api.DeliverPolicy.ALL,
-        )
+        async def follow() -> Any:
+            return await js.subscribe(
+                self.subject(run_id),
+                stream=self.stream,
+                cb=received,
+                ordered_consumer=True,
+                idle_heartbeat=2.0,
+                deliver_policy=api.DeliverPolicy.ALL,
+            )
+
+        sub = await follow()
         wait = heartbeat if heartbeat is not None else _IDLE_BLOCK
         try:
             while True:
@@ -357,6 +381,17 @@ class NatsBus:
                     except TimeoutError:
                         if heartbeat is not None:
                             yield ()
+                        # Idle: if the stream holds events this consumer has not
+                        # delivered (it stalled), follow the run with a new one.
+                        if (
+                            not inbox
+                            and await self._retry(lambda: self._top_seq(run_id)) > position
+                        ):
+                            _log.warning("run %s: the consumer stalled; following anew", run_id)
+                            with contextlib.suppress(Exception):
+                                await sub.unsubscribe()
+                            inbox.clear()
+                            sub = await follow()
                         continue
                 taken, inbox[:] = inbox[:_READ], inbox[_READ:]
                 out: list[Entry] = []
