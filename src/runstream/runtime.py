@@ -329,7 +329,8 @@ class Runtime:
         if record.finished:
             return record
         last: Event | None = None
-        async for batch in self.bus.read(run_id, record.events - 1):
+        # From the last event the record counts: if that one is the end, it is read.
+        async for batch in self.bus.read(run_id, max(record.events - 2, -1)):
             if batch:
                 last = batch[-1].event
         record = await self._record(run_id)

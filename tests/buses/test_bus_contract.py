@@ -6,6 +6,7 @@ import anyio
 import pytest
 
 import runstream as rs
+from _support.apps import ticker
 from _support.invariants import check_invariants
 from _support.server import emitter
 from _support.watch import Watched, on_bus
@@ -37,6 +38,24 @@ async def test_a_run_reads_back_equal_and_resumes_exactly_after_every_seq(bus: W
         len(emitted),
         True,
     )
+
+
+async def test_runs_written_together_resume_exactly_after_every_seq(bus: WorkBus) -> None:
+    """Runs whose entries interleave on the broker: each resumes at its own place."""
+    app = ticker()
+    runs: list[list[rs.Event]] = []
+
+    async def one() -> None:
+        runs.append(await written(bus, app, {"n": 60, "every": 7}))
+
+    async with anyio.create_task_group() as tasks:
+        for _ in range(3):
+            tasks.start_soon(one)
+    for emitted in runs:
+        run_id = emitted[0].run_id
+        for after in range(-1, len(emitted)):
+            tail = [e async for e in bus.events(run_id, after=after)]
+            assert tail == emitted[after + 1 :], (run_id, after)
 
 
 async def test_a_reader_follows_a_live_run_to_its_end(bus: WorkBus) -> None:

@@ -90,6 +90,8 @@ def processes(*argvs: tuple[str, ...]) -> Iterator[list[Proc]]:
     finally:
         for proc in started:
             proc.stop()
+        for proc in started:  # shown with a failure's report (pytest captures it)
+            print(f"--- {' '.join(proc.process.args[3:5])}:\n{''.join(proc.lines)}")  # type: ignore[index]
 
 
 def sse_events(body: str) -> list[tuple[int, dict[str, object]]]:

@@ -25,8 +25,8 @@ import json
 import logging
 import re
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
-from typing import Any
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from reactivex import Observable
@@ -45,6 +45,7 @@ from ._protocol import (
     _Batch,
     cancelled_meanwhile,
     is_end,
+    retried,
 )
 
 try:
@@ -69,8 +70,8 @@ _log = logging.getLogger("runstream.buses.nats")
 
 _READ = 512  # entries handed to a reader at once, at most
 _IDLE_BLOCK = 5.0  # seconds a live read waits when the caller wants no heartbeat
-_RETRY_FOR = 30.0  # seconds a write keeps trying through a lost connection
 _ACK_WAIT = 5.0  # seconds to wait for a batch's acks before publishing it again
+T = TypeVar("T")
 _NAME = re.compile(r"^[A-Za-z0-9_-]+$")  # what a run id may hold to be a subject token
 # What a lost connection or a restarting server looks like: worth trying again.
 _LOST = (
@@ -287,22 +288,16 @@ class NatsBus:
         js = await self._ready()
         subject = self.subject(run_id)
         burst = [(dumps(e), {"Nats-Msg-Id": f"{run_id}:{e.seq}"}) for e in events]
-        deadline = time.monotonic() + _RETRY_FOR
-        delay = 0.05
-        while True:
-            try:
-                acks = await self._publish(js, subject, burst)
-                await _all_acked(acks)
-                break
-            except _LOST as exc:
-                if time.monotonic() > deadline:
-                    raise ConnectionError(
-                        f"writing run {run_id} to NATS at {','.join(self.servers)} failed "
-                        f"for {_RETRY_FOR:g} s: {exc!r}"
-                    ) from None
-                _log.warning("writing run %s to NATS failed (%r); retrying", run_id, exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 1.0)
+
+        async def write() -> None:
+            await _all_acked(await self._publish(js, subject, burst))
+
+        await retried(
+            write,
+            _LOST,
+            f"writing run {run_id} to NATS at {','.join(self.servers)} failed",
+            warn=f"writing run {run_id} to NATS failed",
+        )
         last = events[-1]
         if is_end(last):
             await self._retry(lambda: self._change(run_id, status=last.phase.value))
@@ -328,12 +323,75 @@ class NatsBus:
 
     async def _top_seq(self, run_id: str) -> int:
         """The seq of the run's last event; -1 when it has none."""
+        return (await self._top(run_id))[0]
+
+    async def _top(self, run_id: str) -> tuple[int, bool]:
+        """The seq of the run's last event (-1 when it has none) and whether it ends the run."""
         js = await self._ready()
         try:
             msg = await js.get_last_msg(self.stream, self.subject(run_id))
         except NotFoundError:
-            return -1
-        return int(loads(msg.data).seq)
+            return -1, False
+        last = loads(msg.data)
+        return last.seq, is_end(last)
+
+    async def _start_after(self, run_id: str, position: int) -> int:
+        """The stream sequence to follow the run from: its first message after `position`.
+
+        A binary search over the stream (the run's messages are in `seq`
+        order among other runs'), so resuming late in a long run costs a few
+        lookups, not a replay of its history. An unreadable message ends the
+        search at the run's first message: the reader reaches it and names it.
+        """
+        js = await self._ready()
+        subject = self.subject(run_id)
+
+        async def at(seq: int) -> tuple[int, int]:  # first message of the run at or after seq
+            msg = await js.get_msg(self.stream, seq=seq, subject=subject, next=True)
+            return msg.seq, loads(msg.data).seq
+
+        try:
+            last = await js.get_last_msg(self.stream, subject)
+        except NotFoundError:
+            return 1  # no message yet: from the first that comes
+        try:
+            if loads(last.data).seq <= position:
+                return int(last.seq) + 1
+            low, low_seq = await at(1)
+            if low_seq > position:
+                return low
+            found, limit = int(last.seq), int(last.seq)
+            # Runs' messages at or before `low` are at or before `position`;
+            # `found` is after it; none of the run's lie in [limit, found).
+            while limit - low > 1:
+                middle = (low + limit) // 2
+                where, seq = await at(middle)
+                if where >= limit:
+                    limit = middle
+                elif seq > position:
+                    found = limit = where
+                else:
+                    low = where
+            return found
+        except DecodeError:
+            return 1
+
+    async def _over(self, run_id: str, position: int) -> bool:
+        """Whether nothing will come after `position`: the run ended there or before.
+
+        The run's end is in the stream before its record says so, so the last
+        message decides; the record covers a run that ended with no events.
+        """
+        try:
+            top, ended = await self._retry(lambda: self._top(run_id))
+        except DecodeError:
+            return False  # the reader reaches it and reports it, naming it
+        if top > position:
+            return False
+        if ended:
+            return True
+        found = await self._retry(lambda: self._get(run_id))
+        return found is None or found[0]["status"] in FINISHED
 
     async def read(
         self, run_id: str, after: int | None = None, *, heartbeat: float | None = None
@@ -349,7 +407,7 @@ class NatsBus:
         if found is None:
             raise UnknownRun(run_id)
         position = -1 if after is None else after
-        if found[0]["status"] in FINISHED and await self._top_seq(run_id) <= position:
+        if await self._over(run_id, position):
             return
         js = await self._ready()
         inbox: list[Any] = []
@@ -360,13 +418,16 @@ class NatsBus:
             arrived.set()
 
         async def follow() -> Any:
+            start = await self._retry(lambda: self._start_after(run_id, position))
             return await js.subscribe(
                 self.subject(run_id),
                 stream=self.stream,
                 cb=received,
                 ordered_consumer=True,
                 idle_heartbeat=2.0,
-                deliver_policy=api.DeliverPolicy.ALL,
+                config=api.ConsumerConfig(
+                    deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start
+                ),
             )
 
         sub = await follow()
@@ -381,12 +442,13 @@ class NatsBus:
                     except TimeoutError:
                         if heartbeat is not None:
                             yield ()
+                        if inbox:
+                            continue
+                        if await self._over(run_id, position):
+                            return
                         # Idle: if the stream holds events this consumer has not
                         # delivered (it stalled), follow the run with a new one.
-                        if (
-                            not inbox
-                            and await self._retry(lambda: self._top_seq(run_id)) > position
-                        ):
+                        if await self._retry(lambda: self._top_seq(run_id)) > position:
                             _log.warning("run %s: the consumer stalled; following anew", run_id)
                             with contextlib.suppress(Exception):
                                 await sub.unsubscribe()
@@ -436,7 +498,17 @@ class NatsBus:
             thread_id=record.get("thread_id"),
             status=record["status"],
             events=await self._retry(lambda: self._top_seq(run_id)) + 1,
+            oldest=await self._retry(lambda: self._oldest(run_id)),
         )
+
+    async def _oldest(self, run_id: str) -> int:
+        """The seq of the run's first message still kept (older ones aged out); 0 if none."""
+        js = await self._ready()
+        try:
+            msg = await js.get_msg(self.stream, seq=1, subject=self.subject(run_id), next=True)
+            return int(loads(msg.data).seq)
+        except (NotFoundError, DecodeError):
+            return 0
 
     def sink(self, *, owner: str | None = None) -> BusSink:
         """A `Sink[Event]` that writes every run it is attached to onto this bus."""
@@ -457,7 +529,9 @@ class NatsBus:
         """Publish the run on the work-queue stream."""
         js = await self._ready()
         data = job.to_json()
-        headers = {"Nats-Msg-Id": f"job:{job.run_id}"}
+        # One id for every retry of this call (JetStream drops the repeats); a
+        # run handed back by a stopping worker is a new call, so a new message.
+        headers = {"Nats-Msg-Id": f"job:{job.run_id}:{time.time_ns()}"}
         await self._retry(lambda: js.publish(f"{self.prefix}.jobs", data, headers=headers))
 
     async def claim(self, wait: float, lease: float) -> Job | None:
@@ -538,21 +612,9 @@ class NatsBus:
             taken.append(key)
         return taken
 
-    async def _retry(self, call: Any) -> Any:
+    async def _retry(self, call: Callable[[], Awaitable[T]]) -> T:
         """`await call()`, retried through a lost connection for up to 30 s."""
-        deadline = time.monotonic() + _RETRY_FOR
-        delay = 0.05
-        while True:
-            try:
-                return await call()
-            except _LOST as exc:
-                if time.monotonic() > deadline:
-                    raise ConnectionError(
-                        f"NATS at {','.join(self.servers)} unreachable for {_RETRY_FOR:g} s: "
-                        f"{exc!r}"
-                    ) from None
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 1.0)
+        return await retried(call, _LOST, f"NATS at {','.join(self.servers)} unreachable")
 
 
 async def _all_acked(acks: list[asyncio.Future[Any]]) -> None:

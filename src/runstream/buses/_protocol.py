@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Sequence
-from typing import Any, Literal, Protocol, TypeGuard, runtime_checkable
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any, Literal, Protocol, TypeGuard, TypeVar, runtime_checkable
 
 import attrs
 
@@ -230,6 +232,41 @@ def cancelled_meanwhile() -> None:
     task = asyncio.current_task()
     if task is not None and task.cancelling():
         raise asyncio.CancelledError
+
+
+_T = TypeVar("_T")
+_log = logging.getLogger("runstream.buses")
+RETRY_FOR = 30.0  # seconds a broker call keeps trying through a lost connection
+
+
+async def retried(
+    call: Callable[[], Awaitable[_T]],
+    lost: tuple[type[BaseException], ...],
+    failure: str,
+    *,
+    warn: str | None = None,
+) -> _T:
+    """`await call()`, again while it raises one of `lost`, for up to `RETRY_FOR` seconds.
+
+    The pause between tries grows from 50 ms to 1 s. `warn`, when given, is
+    logged (with the error) before each new try.
+
+    Raises:
+        ConnectionError: still failing after `RETRY_FOR` seconds; the message
+            is `failure`, the time and the last error.
+    """
+    deadline = time.monotonic() + RETRY_FOR
+    delay = 0.05
+    while True:
+        try:
+            return await call()
+        except lost as exc:
+            if time.monotonic() > deadline:
+                raise ConnectionError(f"{failure} for {RETRY_FOR:g} s: {exc!r}") from None
+            if warn is not None:
+                _log.warning("%s (%r); retrying", warn, exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 1.0)
 
 
 def is_end(event: Event) -> TypeGuard[Workflow]:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar
@@ -40,6 +39,7 @@ from ._protocol import (
     _Batch,
     cancelled_meanwhile,
     is_end,
+    retried,
 )
 
 try:
@@ -57,7 +57,6 @@ T = TypeVar("T")
 
 _READ = 512  # entries per XRANGE / XREAD
 _IDLE_BLOCK = 5.0  # seconds a live read blocks when the caller wants no heartbeat
-_RETRY_FOR = 30.0  # seconds a write keeps trying through a lost connection
 _GROUP = "workers"
 _LOST = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
 
@@ -193,34 +192,31 @@ class RedisBus:
         for event, _ in encoded:
             if is_end(event):
                 end = event
-        retried = False
-        deadline = time.monotonic() + _RETRY_FOR
-        delay = 0.05
-        while True:
-            todo = encoded
-            if retried:
-                top = await self._top_seq(stream)  # what is there already
+        todo = encoded
+        tries = 0
+
+        async def write() -> None:
+            nonlocal todo, tries
+            if tries:  # what is there already is not written again
+                top = await self._top_seq(stream)
                 todo = [(e, d) for e, d in encoded if e.seq > top]
-            try:
-                await self._write(stream, record, todo, end)
-                break
-            except _LOST as exc:
-                if time.monotonic() > deadline:
-                    raise ConnectionError(
-                        f"writing run {run_id} to Redis at {_shown_url(self.url)} failed "
-                        f"for {_RETRY_FOR:g} s: {exc}"
-                    ) from None
-                retried = True
-                _log.warning("writing run %s to Redis failed (%s); retrying", run_id, exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 1.0)
-            except ResponseError as exc:
-                if "equal or smaller" not in str(exc):
-                    raise
-                raise RuntimeError(
-                    f"run {run_id}: seq {todo[0][0].seq} is on the bus already, written by "
-                    "another process (the run was ended there)"
-                ) from None
+            tries += 1
+            await self._write(stream, record, todo, end)
+
+        try:
+            await retried(
+                write,
+                _LOST,
+                f"writing run {run_id} to Redis at {_shown_url(self.url)} failed",
+                warn=f"writing run {run_id} to Redis failed",
+            )
+        except ResponseError as exc:
+            if "equal or smaller" not in str(exc):
+                raise
+            raise RuntimeError(
+                f"run {run_id}: seq {todo[0][0].seq} is on the bus already, written by "
+                "another process (the run was ended there)"
+            ) from None
 
     async def _write(
         self,
@@ -424,18 +420,7 @@ class RedisBus:
 
     async def _retry(self, call: Callable[[], Awaitable[T]]) -> T:
         """`call()`, retried through a lost connection for up to 30 s."""
-        deadline = time.monotonic() + _RETRY_FOR
-        delay = 0.05
-        while True:
-            try:
-                return await call()
-            except _LOST as exc:
-                if time.monotonic() > deadline:
-                    raise ConnectionError(
-                        f"Redis at {_shown_url(self.url)} unreachable for {_RETRY_FOR:g} s: {exc}"
-                    ) from None
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 1.0)
+        return await retried(call, _LOST, f"Redis at {_shown_url(self.url)} unreachable")
 
 
 def _entries(stream: str, rows: list[tuple[bytes, dict[bytes, bytes]]]) -> tuple[_Batch, bool]:
