@@ -5,8 +5,8 @@ concurrent runs of `--events` events each (the ticker graph, no pauses), each
 with one SSE reader; a run is started on one API process (round robin) and
 read on the next one, so every event crosses the broker. On Redis and NATS:
 `runstream serve --role api` x3 and `runstream worker --concurrency 200` x2;
-for scale, one `runstream serve` on the in-memory bus, which starts, executes
-and serves every run itself. The readers are raw-socket SSE clients
+for scale, one `runstream serve --max-running 200` on the in-memory bus,
+which starts, executes and serves every run itself. The readers are raw-socket SSE clients
 (`_sse.SseCounter`) that count every frame and check the last id, so a lost
 or repeated event fails the run.
 
@@ -45,6 +45,8 @@ async def deliver(apis: list[str], runs: int, events: int) -> tuple[float, list[
                 f"{apis[i % len(apis)]}/runs",
                 json={"graph": "ticker", "input": {"n": events - 3}},
             )
+            if started.status_code != 201:
+                raise SystemExit(f"POST /runs: {started.status_code} {started.text}")
             run_id = started.json()["run_id"]
             where = urlsplit(apis[(i + 1) % len(apis)])
             _, reader = await loop.create_connection(
@@ -84,7 +86,7 @@ def main() -> None:
                     procs.enter_context(
                         process(
                             *("serve", "_support.apps:graphs", "--bus", bus, "--port", "0"),
-                            *("--role", "api" if split else "all"),
+                            *("--role", "api" if split else "all", "--max-running", str(runs)),
                         )
                     )
                     for _ in range(APIS if split else 1)

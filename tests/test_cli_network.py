@@ -274,6 +274,7 @@ def test_a_port_in_use_is_reported(capsys: pytest.CaptureFixture[str]) -> None:
         (["serve", "net_graphs:tiny", "--demo"], "serve needs MOD:ATTR or --demo"),
         (["serve", "--demo", "--port", "70000"], "--port must be between 0 and 65535, got 70000"),
         (["serve", "--demo", "--delay", "-1"], "--delay must be >= 0"),
+        (["serve", "--demo", "--max-running", "0"], "--max-running must be at least 1, got 0"),
         (["serve", "nope"], "expected MOD:ATTR"),
         (["serve", "no_such_module_xyz:app"], "module not found: no_such_module_xyz"),
         (

@@ -4,6 +4,7 @@
 runstream demo [--delay SECONDS] [--jsonl FILE]
 runstream run MOD:ATTR [--input JSON] [--thread-id ID] [--profile P] [--jsonl FILE]
 runstream serve MOD:ATTR | --demo [--host HOST] [--port PORT] [--bus URL] [--role all|api]
+    [--max-running N]
 runstream worker MOD:ATTR | --demo --bus URL [--concurrency N] [--lease SECONDS]
 runstream tail URL [--token TOKEN] [--profile P] [--jsonl FILE]
 runstream replay FILE.jsonl [--speed X] [--profile P]
@@ -172,6 +173,14 @@ def _parser() -> argparse.ArgumentParser:
         help="all: execute runs here too (default); api: queue them for workers "
         "(runstream worker) on the same --bus",
     )
+    serve.add_argument(
+        "--max-running",
+        type=int,
+        default=64,
+        metavar="N",
+        help="with --role all: runs executed here at once; POST /runs answers 429 "
+        "beyond (default: %(default)s)",
+    )
     serve.set_defaults(handler=_cmd_serve)
 
     worker = commands.add_parser(
@@ -337,13 +346,15 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     try:
         import uvicorn
 
-        from .server import create_app
+        from .server import Limits, create_app
     except ImportError:
         raise _UsageError(f"serve {_SERVER_EXTRA}") from None
+    if args.max_running < 1:
+        raise _UsageError(f"--max-running must be at least 1, got {args.max_running}")
     graphs = _served_graphs(args, "serve")
-    runtime = _runtime(graphs, args, role=args.role)
+    runtime = _runtime(graphs, args, role=args.role, concurrency=args.max_running)
     config = uvicorn.Config(
-        create_app(runtime),
+        create_app(runtime, limits=Limits(max_running=args.max_running)),
         host=args.host,
         port=args.port,
         ws="websockets-sansio",
