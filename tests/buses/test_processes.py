@@ -313,6 +313,26 @@ def test_cancel_on_an_api_process_and_sigterm_of_a_worker_end_runs_cleanly(kind:
             assert [i for i, _ in rest] == list(range(len(rest)))
 
 
+@pytest.mark.parametrize("kind", ["redis", "nats"])
+def test_leaving_a_stream_and_cancel_route_stops_the_run_on_its_worker(kind: str) -> None:
+    with broker(kind) as bus:
+        api = ("serve", "_support.apps:graphs", "--bus", bus, "--role", "api", "--port", "0")
+        worker = ("worker", "_support.apps:graphs", "--bus", bus)
+        with processes(api, api, worker) as (api1, api2, _):
+            hanging = {"graph": "ticker", "input": {"n": 9, "hang_at": 3}}
+            seen = 0
+            with httpx.stream("POST", f"{api1.url}/runs/stream", json=hanging) as response:
+                run_id = response.headers["X-Run-Id"]
+                for line in response.iter_lines():
+                    seen += line.startswith("data: ")
+                    if seen == 4:  # the run hangs on the worker: the client leaves
+                        break
+            ended = sse_events(httpx.get(f"{api2.url}/runs/{run_id}/events", timeout=30).text)
+            assert ended[-1][1].phase == "canceled"  # type: ignore[union-attr]
+            assert [i for i, _ in ended] == list(range(len(ended)))
+            assert httpx.get(f"{api2.url}/runs/{run_id}").json()["status"] == "canceled"
+
+
 @pytest.mark.parametrize("scheme", ["redis", "nats"])
 def test_an_unreachable_broker_is_one_line_naming_it(scheme: str) -> None:
     import socket

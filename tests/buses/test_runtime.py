@@ -276,3 +276,49 @@ async def test_a_finished_run_leaves_no_key_on_redis_after_retention(redis_url: 
     finally:
         await client.aclose()
         await bus.aclose()
+
+
+async def _nats_messages(url: str, stream: str) -> int:
+    import nats
+
+    nc = await nats.connect(url)
+    try:
+        return int((await nc.jetstream().stream_info(stream)).state.messages)
+    finally:
+        await nc.close()
+
+
+async def test_nats_ages_out_events_and_records_after_retention(nats_url: str) -> None:
+    """Events older than `retention` leave the stream: a resume before them is
+    `HistoryGone` (410 on the server), one after them is exact; a finished
+    run's record and lease go too."""
+    bus = rs.NatsBus(nats_url, stream="AGING", prefix="aging", retention=1.0)
+    try:
+        app = ticker()
+        emitted = [e async for e in app.run({"n": 12})]
+        run_id = emitted[0].run_id
+        first, rest = emitted[:5], emitted[5:]
+        await bus.open(run_id, graph="ticker", owner=None)
+        await bus.append(run_id, first)
+        for _ in range(100):  # JetStream drops aged messages by itself: ask
+            await bus.renew((run_id,), 30.0)  # the record stays (rewritten)
+            if await _nats_messages(nats_url, "AGING") == 0:
+                break
+            await anyio.sleep(0.1)
+        else:
+            raise AssertionError("events outlived retention")
+        await bus.append(run_id, rest)
+        record = await bus.record(run_id)
+        assert record is not None
+        assert (record.oldest, record.events) == (5, len(emitted))
+        with pytest.raises(rs.HistoryGone):
+            [e async for e in bus.events(run_id)]
+        assert [e async for e in bus.events(run_id, after=4)] == rest
+        for _ in range(100):  # the finished run's record goes after retention
+            if await bus.record(run_id) is None:
+                break
+            await anyio.sleep(0.1)
+        else:
+            raise AssertionError("the run's record outlived retention")
+    finally:
+        await bus.aclose()

@@ -119,6 +119,8 @@ async def test_a_run_streams_every_event_over_sse_history_then_live() -> None:
             "graph": "emitter",
             "status": "completed",
             "events": len(events),
+            "thread_id": "t-1",
+            "oldest": 0,
         }
         # a finished run replays in full
         _, again = await read_sse(client, body["events_url"])

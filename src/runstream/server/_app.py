@@ -409,8 +409,11 @@ def create_app(
                 finished = True
             finally:
                 if not finished:  # the client went away: stop its run, wherever it executes
-                    with contextlib.suppress(Exception):
-                        await server.runtime.cancel(run_id)
+                    # Shielded: this runs as the response is being cancelled, and a
+                    # run on a worker is stopped by a request over the bus (an await).
+                    with anyio.CancelScope(shield=True), anyio.move_on_after(10):
+                        with contextlib.suppress(Exception):
+                            await server.runtime.cancel(run_id)
 
         return StreamingResponse(
             body(),
@@ -434,6 +437,8 @@ def create_app(
                 "graph": record.graph,
                 "status": record.status,
                 "events": record.events,
+                "thread_id": record.thread_id,
+                "oldest": record.oldest,
             }
         )
 
