@@ -107,6 +107,8 @@ async def test_start_events_and_status_on_a_real_server() -> None:
             "graph": "researcher",
             "status": "completed",
             "events": len(events),
+            "thread_id": None,
+            "oldest": 0,
         }
     await settle()
 
