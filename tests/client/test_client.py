@@ -107,7 +107,7 @@ async def test_start_events_and_status_on_a_real_server() -> None:
             "graph": "researcher",
             "status": "completed",
             "events": len(events),
-            "thread_id": None,
+            "thread_id": "t-1",
             "oldest": 0,
         }
     await settle()
