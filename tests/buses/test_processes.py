@@ -243,7 +243,9 @@ def test_two_hundred_concurrent_runs_on_two_workers_all_complete_gap_free(
                 return [i for i, _ in sse_events(body)]
 
             async def all_runs() -> list[list[int]]:
-                limits = httpx.Limits(max_connections=400)
+                # A connection per request: a pooled one can be closed by the
+                # server's keep-alive timeout just as it is reused (a ReadError).
+                limits = httpx.Limits(max_connections=400, max_keepalive_connections=0)
                 async with httpx.AsyncClient(
                     base_url=api1.url, timeout=60, limits=limits
                 ) as client:

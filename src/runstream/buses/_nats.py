@@ -381,17 +381,17 @@ class NatsBus:
 
         The run's end is in the stream before its record says so, so the last
         message decides; the record covers a run that ended with no events.
+        The record is read first: one that says finished was written after
+        every event, so the last message read next is the run's last.
         """
+        found = await self._retry(lambda: self._get(run_id))
         try:
             top, ended = await self._retry(lambda: self._top(run_id))
         except DecodeError:
             return False  # the reader reaches it and reports it, naming it
         if top > position:
             return False
-        if ended:
-            return True
-        found = await self._retry(lambda: self._get(run_id))
-        return found is None or found[0]["status"] in FINISHED
+        return ended or found is None or found[0]["status"] in FINISHED
 
     async def read(
         self, run_id: str, after: int | None = None, *, heartbeat: float | None = None
