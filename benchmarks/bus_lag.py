@@ -97,7 +97,9 @@ def main() -> None:
     p = parser(__doc__, events=25_000, rounds=None)
     args = p.parse_args()
     n = args.events
-    header("redis", "nats-py", method="method: wall clock; lag = receipt time - event ts")
+    header(
+        "redis", "hiredis", "nats-py", method="method: wall clock; lag = receipt time - event ts"
+    )
     print(f"events per run: {n:,}, paced at about 5,000/s\n")
     print(f"  {'bus':44s} {'p50 ms':>8s} {'p99 ms':>8s} {'max ms':>8s} {'events/s':>9s}")
     with ExitStack() as stack:

@@ -67,7 +67,12 @@ def main() -> None:
     p.add_argument("--runs", type=int, default=200, help="default 200")
     args = p.parse_args()
     runs, n = args.runs, args.events
-    header("redis", "nats-py", method="method: wall clock, one run of each setup after a warm-up")
+    header(
+        "redis",
+        "hiredis",
+        "nats-py",
+        method="method: wall clock, one run of each setup after a warm-up",
+    )
     print(f"{runs} concurrent runs x {n:,} events, one SSE reader each\n")
     print(f"  {'setup':46s} {'wall s':>7s} {'events/s':>9s} {'run p50 s':>10s} {'run p99 s':>10s}")
     with ExitStack() as stack:

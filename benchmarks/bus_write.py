@@ -145,7 +145,9 @@ def main() -> None:
         contenders: dict[str, Case] = {}
         for kind, url in (("memory", ""), ("redis", redis_url), ("nats", nats_url)):
             contenders.update(cases(kind, url, n))
-        header("redis", "nats-py", method="method: wall time, median of interleaved rounds")
+        header(
+            "redis", "hiredis", "nats-py", method="method: wall time, median of interleaved rounds"
+        )
         print(f"events per run: {n:,}; brokers: {redis_url}, {nats_url}\n")
         for case in contenders.values():
             timed(case)  # warm-up
