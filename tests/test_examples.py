@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -14,8 +15,16 @@ EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
 
 
 def run_example(path: Path) -> str:
+    # No example may reach a real model server from the tests: openai_model.py
+    # uses its loopback stand-in when OPENAI_BASE_URL is not set.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
     done = subprocess.run(
-        [sys.executable, str(path)], capture_output=True, text=True, timeout=60, check=False
+        [sys.executable, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=env,
     )
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
@@ -59,3 +68,15 @@ def test_parallel_tools_start_both_before_either_ends() -> None:
     kinds = [line.split()[0] for line in lines if line.split()[:1] in (["start"], ["end"])]
     assert kinds[:2] == ["start", "start"]
     assert lines[-1] == "Downloaded 3 KiB and indexed 42 documents."
+
+
+def test_the_openai_model_example_runs_a_tool_then_answers_on_its_stand_in() -> None:
+    lines = run_example(ROOT / "examples" / "openai_model.py").splitlines()
+    assert lines[0].startswith("(no OPENAI_BASE_URL: a stand-in server on 127.0.0.1:")
+    assert lines[1:] == [
+        "[stand-in: 60 tokens in, 12 out]",
+        '[weather {"city": "Oslo"}]',
+        "[-> sunny and 21 C in Oslo]",
+        "It is sunny and 21 C in Oslo.",
+        "[stand-in: 90 tokens in, 9 out]",
+    ]

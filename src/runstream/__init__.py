@@ -59,6 +59,7 @@ from .models import (
     ChatModel,
     Message,
     ModelChunk,
+    ModelError,
     ScriptedModel,
     ScriptExhausted,
     ToolSpec,
@@ -95,6 +96,10 @@ def __getattr__(name: str) -> Any:
         from . import buses
 
         return getattr(buses, name)
+    if name == "OpenAIChatModel":  # needs httpx (the openai extra)
+        from . import models
+
+        return models.OpenAIChatModel
     raise AttributeError(f"module 'runstream' has no attribute {name!r}")
 
 
@@ -135,6 +140,8 @@ __all__ = [
     "MemorySink",
     "Message",
     "ModelChunk",
+    "ModelError",
+    "OpenAIChatModel",
     "Phase",
     "PlannerThought",
     "RoutingError",

@@ -95,7 +95,12 @@ class ErrorInfo:
 
     @classmethod
     def from_exception(cls, exc: BaseException, *, retryable: bool = False) -> ErrorInfo:
-        """Describe `exc`: its class name and its message."""
+        """Describe `exc`: its class name and its message.
+
+        `retryable` is also true when the exception says so itself (a
+        `retryable` attribute that is true, as `ModelError` has).
+        """
+        retryable = retryable or getattr(exc, "retryable", False) is True
         return cls(type=type(exc).__name__, message=str(exc), retryable=retryable)
 
 

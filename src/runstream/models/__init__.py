@@ -32,12 +32,14 @@ from typing import Literal, Protocol, TypeAlias, runtime_checkable
 import anyio
 import attrs
 
-from .events import JSON, ToolCall
+from ..events import JSON, ToolCall
 
 __all__ = [
     "ChatModel",
     "Message",
     "ModelChunk",
+    "ModelError",
+    "OpenAIChatModel",
     "Role",
     "ScriptExhausted",
     "ScriptedModel",
@@ -134,6 +136,39 @@ class ChatModel(Protocol):
     ) -> AsyncIterator[ModelChunk]:
         """Stream the next assistant turn of the conversation `messages`."""
         ...
+
+
+class ModelError(RuntimeError):
+    """A model call failed: refused, cut off, or answered with something unreadable.
+
+    A run whose model call raises it fails with `ErrorInfo(type="ModelError",
+    retryable=...)`. The message names the model, the server and the
+    provider's own error text; never the API key.
+
+    Attributes:
+        status: the HTTP status the server answered with, if any.
+        retryable: whether trying again may succeed (a 429, a 5xx, a cut
+            connection), as opposed to a request that will fail again
+            (a bad key, an unknown model, a malformed request).
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, retryable: bool = False):
+        super().__init__(message)
+        self.status = status
+        self.retryable = retryable
+
+
+def __getattr__(name: str) -> object:
+    # OpenAIChatModel needs httpx (the openai extra): imported only when asked for.
+    if name == "OpenAIChatModel":
+        try:
+            from ._openai import OpenAIChatModel
+        except ImportError as exc:
+            raise ImportError(
+                f'OpenAIChatModel needs httpx: pip install "runstream[openai]" ({exc})'
+            ) from None
+        return OpenAIChatModel
+    raise AttributeError(f"module 'runstream.models' has no attribute {name!r}")
 
 
 # --- ScriptedModel ----------------------------------------------------------------
