@@ -12,7 +12,7 @@ import anyio
 from .agents import agent_tool, create_agent, tool
 from .events import JSON
 from .graph import CompiledGraph, ToolCallHandle
-from .models import ScriptedModel, Turn
+from .models import ChatModel, ScriptedModel, Turn
 
 __all__ = ["build_demo_agent"]
 
@@ -41,12 +41,14 @@ _SOURCES: list[JSON] = [
 ]
 
 
-def build_demo_agent(delay: float = 0.03) -> CompiledGraph:
+def build_demo_agent(delay: float = 0.03, model: ChatModel | None = None) -> CompiledGraph:
     """The research agent `runstream demo` runs.
 
     Args:
         delay: seconds between streamed chunks; the tools take a few times
             this long, so `delay=0` runs the whole demo at once.
+        model: a real model for the researcher and its summarizer (default:
+            the scripted ones, which need no key and no network).
     """
     step = delay * 4
 
@@ -67,7 +69,7 @@ def build_demo_agent(delay: float = 0.03) -> CompiledGraph:
         return {"topic": topic, "solar_usd_mwh": 40, "coal_usd_mwh": [70, 100], "year": 2024}
 
     summarizer = create_agent(
-        ScriptedModel([Turn(text=_SUMMARY)], delay=delay, name="scripted-small"),
+        model or ScriptedModel([Turn(text=_SUMMARY)], delay=delay, name="scripted-small"),
         name="summarizer",
         instructions="Summarize in two sentences.",
     )
@@ -87,7 +89,7 @@ def build_demo_agent(delay: float = 0.03) -> CompiledGraph:
         name="scripted-large",
     )
     return create_agent(
-        researcher,
+        model or researcher,
         tools=[
             web_search,
             fetch_stats,

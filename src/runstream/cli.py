@@ -1,7 +1,7 @@
 """The `runstream` command: run, serve, follow and replay graphs' event streams.
 
 ```text
-runstream demo [--delay SECONDS] [--jsonl FILE]
+runstream demo [--delay SECONDS] [--model NAME [--base-url URL]] [--jsonl FILE]
 runstream run MOD:ATTR [--input JSON] [--thread-id ID] [--profile P] [--jsonl FILE]
 runstream serve MOD:ATTR | --demo [--host HOST] [--port PORT] [--bus URL] [--role all|api]
     [--max-running N]
@@ -30,7 +30,7 @@ import re
 import signal
 import socket
 import sys
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -112,6 +112,18 @@ def _parser() -> argparse.ArgumentParser:
         default=0.03,
         metavar="SECONDS",
         help="pause between streamed chunks (default: %(default)s)",
+    )
+    demo.add_argument(
+        "--model",
+        metavar="NAME",
+        help="run the agent on a real model of an OpenAI-compatible server instead of "
+        "the script (needs the openai extra; the key comes from OPENAI_API_KEY)",
+    )
+    demo.add_argument(
+        "--base-url",
+        metavar="URL",
+        help="with --model: the server, e.g. http://127.0.0.1:11434/v1 "
+        "(default: OPENAI_BASE_URL, else OpenAI)",
     )
     _common_options(demo)
     demo.set_defaults(handler=_cmd_demo)
@@ -291,7 +303,22 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     if args.delay < 0:
         raise _UsageError("--delay must be >= 0")
-    return _execute(build_demo_agent(delay=args.delay), DEMO_QUESTION, args)
+    if args.model is None:
+        if args.base_url is not None:
+            raise _UsageError("--base-url goes with --model NAME")
+        return _execute(build_demo_agent(delay=args.delay), DEMO_QUESTION, args)
+    try:
+        from .models import OpenAIChatModel
+    except ImportError:
+        raise _UsageError(
+            'demo --model needs the openai extra: pip install "runstream[openai]"'
+        ) from None
+    try:
+        model = OpenAIChatModel(args.model, base_url=args.base_url)
+    except ValueError as exc:
+        raise _UsageError(f"--model: {exc}") from None
+    app = build_demo_agent(delay=args.delay, model=model)
+    return _execute(app, DEMO_QUESTION, args, cleanup=model.aclose)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -633,17 +660,27 @@ def _load_graphs(target: str) -> dict[str, CompiledGraph]:
 
 
 def _execute(
-    app: CompiledGraph, graph_input: Any, args: argparse.Namespace, *, thread_id: str | None = None
+    app: CompiledGraph,
+    graph_input: Any,
+    args: argparse.Namespace,
+    *,
+    thread_id: str | None = None,
+    cleanup: Callable[[], Awaitable[None]] | None = None,
 ) -> int:
+    """Run `app` on the terminal; `cleanup()` is awaited once the run is over."""
     from . import ops
 
     @contextlib.asynccontextmanager
     async def local() -> AsyncIterator[Observable[Event]]:
         try:
-            stream = app.run(graph_input, thread_id=thread_id)
-        except (TypeError, KeyError, ValueError) as exc:
-            raise _UsageError(f"the graph does not take this input: {exc}") from None
-        yield stream.pipe(ops.profile(args.profile)) if args.profile else stream
+            try:
+                stream = app.run(graph_input, thread_id=thread_id)
+            except (TypeError, KeyError, ValueError) as exc:
+                raise _UsageError(f"the graph does not take this input: {exc}") from None
+            yield stream.pipe(ops.profile(args.profile)) if args.profile else stream
+        finally:
+            if cleanup is not None:
+                await cleanup()
 
     return _render(local, args, on_interrupt="run canceled")
 

@@ -8,8 +8,10 @@ those servers answer with.
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any
 
+import anyio
 import pytest
 
 import runstream as rs
@@ -308,3 +310,30 @@ async def test_base_url_and_key_come_from_the_environment(monkeypatch: pytest.Mo
             await model.aclose()
         assert server.headers[0]["authorization"] == f"Bearer {KEY}"
     assert KEY not in repr(model)
+
+
+async def test_runstream_demo_runs_on_a_model_server() -> None:
+    async with chat_server(Stream(text_turn("Solar ", "is cheaper.")), Refuse(401)) as server:
+        command = [sys.executable, "-m", "runstream", "demo", "--delay", "0", "--model", "m"]
+        done = await anyio.run_process([*command, "--base-url", server.url], check=False)
+        out = done.stdout.decode()
+        assert done.returncode == 0, done.stderr.decode()
+        assert "Solar is cheaper." in out
+        sent = server.requests[0]
+        assert sent["model"] == "m"
+        assert {t["function"]["name"] for t in sent["tools"]} == {
+            "web_search",
+            "fetch_stats",
+            "summarizer",
+        }
+        refused = await anyio.run_process([*command, "--base-url", server.url], check=False)
+        assert refused.returncode == 1
+        assert "ModelError" in refused.stdout.decode() + refused.stderr.decode()
+        assert "HTTP 401" in refused.stdout.decode() + refused.stderr.decode()
+
+
+def test_demo_base_url_goes_with_model(capsys: pytest.CaptureFixture[str]) -> None:
+    from runstream.cli import main
+
+    assert main(["demo", "--base-url", "http://127.0.0.1:1/v1"]) == 2
+    assert capsys.readouterr().err.endswith("--base-url goes with --model NAME\n")

@@ -27,12 +27,15 @@ import re
 import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
-from typing import Literal, Protocol, TypeAlias, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, TypeAlias, runtime_checkable
 
 import anyio
 import attrs
 
 from ..events import JSON, ToolCall
+
+if TYPE_CHECKING:
+    from ._openai import OpenAIChatModel
 
 __all__ = [
     "ChatModel",
