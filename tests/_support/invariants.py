@@ -63,3 +63,11 @@ def check_invariants(events: Sequence[rs.Event]) -> None:
         end = ends.get(link.tool_call_id)
         if end is not None:
             assert position[id(evs[-1])] < position[id(end)], "child must end before ToolEnd"
+
+
+def terminal(events: Sequence[rs.Event], phase: rs.Phase) -> rs.Workflow:
+    """The run's last event, checked to be its terminal `Workflow` in `phase`."""
+    last = events[-1]
+    assert isinstance(last, rs.Workflow)
+    assert last.phase is phase
+    return last

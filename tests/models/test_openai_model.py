@@ -16,7 +16,7 @@ import pytest
 
 import runstream as rs
 from _support.chat_server import Refuse, Stream, chat_server, fixture, sse, text_turn, tool_turn
-from _support.invariants import check_invariants
+from _support.invariants import check_invariants, terminal
 from _support.serving import refusing_port
 from runstream.codec import dumps
 
@@ -274,9 +274,7 @@ async def test_failures_mid_stream_fail_the_run_with_a_model_error(
         finally:
             await model.aclose()
     check_invariants(stream_events)
-    end = stream_events[-1]
-    assert isinstance(end, rs.Workflow)
-    assert end.phase is rs.Phase.FAILED
+    end = terminal(stream_events, rs.Phase.FAILED)
     assert end.error is not None
     assert end.error.type == "ModelError"
     assert message in end.error.message
