@@ -140,3 +140,17 @@ async def test_operators_and_sinks_work_on_it_unchanged() -> None:
 async def collect(stream: rs.RunStream, into: list[rs.Event]) -> None:
     async for event in stream:
         into.append(event)
+
+
+async def test_as_a_graph_it_is_served_by_name_over_http() -> None:
+    from _support.server import live, read_sse
+    from runstream.adapters.pydantic_ai import as_graph
+    from runstream.server import create_app
+
+    async with live(create_app({"forecaster": as_graph(forecaster())})) as client:
+        started = await client.post("/runs", json={"graph": "forecaster", "input": "Weather?"})
+        assert started.status_code == 201
+        _, events = await read_sse(client, started.json()["events_url"])
+    check_invariants(events)
+    assert "".join(e.text for e in events if isinstance(e, rs.AssistantReply)) == "It is sunny."
+    terminal(events, rs.Phase.COMPLETED)

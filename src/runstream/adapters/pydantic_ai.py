@@ -16,7 +16,15 @@ import json
 from contextlib import AsyncExitStack
 from typing import Any
 
-from ..graph import START, RunContext, RunStream, StateGraph, TextStream, ToolCallHandle
+from ..graph import (
+    START,
+    CompiledGraph,
+    RunContext,
+    RunStream,
+    StateGraph,
+    TextStream,
+    ToolCallHandle,
+)
 
 try:
     from pydantic_ai.messages import (
@@ -37,7 +45,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         f'pip install "runstream[pydantic-ai]" ({exc})'
     ) from None
 
-__all__ = ["ToolRetry", "from_pydantic_ai"]
+__all__ = ["ToolRetry", "as_graph", "from_pydantic_ai"]
 
 
 class ToolRetry(Exception):
@@ -65,15 +73,30 @@ def from_pydantic_ai(agent: Any, prompt: Any, **run_kwargs: Any) -> RunStream:
         **run_kwargs: passed to `run_stream_events` (`deps=`,
             `message_history=`, `model=`, ...).
     """
+    return as_graph(agent, **run_kwargs).run(prompt)
+
+
+def as_graph(agent: Any, **run_kwargs: Any) -> CompiledGraph:
+    """The agent as a `CompiledGraph` whose input is the prompt.
+
+    What a `Runtime`, `create_app` or `runstream serve` needs in a graph
+    mapping: `{"forecaster": as_graph(agent)}` serves the agent by name, and
+    `POST /runs` with `{"graph": "forecaster", "input": "Weather in Oslo?"}`
+    runs it. Each run is `from_pydantic_ai(agent, input, **run_kwargs)`.
+    """
     name = getattr(agent, "name", None) or "pydantic_ai"
 
-    async def run(state: Any, ctx: RunContext) -> None:
-        await _drive(agent, prompt, run_kwargs, ctx)
+    async def run(state: dict[str, Any], ctx: RunContext) -> None:
+        await _drive(agent, state["prompt"], run_kwargs, ctx)
 
     graph = StateGraph(name=name)
     graph.add_node("agent", run)
     graph.add_edge(START, "agent")
-    return graph.compile().run(None)
+    return graph.compile(input_adapter=_prompt)
+
+
+def _prompt(value: Any) -> dict[str, Any]:
+    return {"prompt": value}
 
 
 async def _drive(agent: Any, prompt: Any, run_kwargs: dict[str, Any], ctx: RunContext) -> None:
