@@ -16,13 +16,8 @@ Prints p50, p99 and the worst lag per bus, and the rate the client saw.
 from __future__ import annotations
 
 import json
-import os
-import re
-import signal
 import statistics
-import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -34,40 +29,24 @@ from _common import header, parser, percentile, progress
 TESTS = Path(__file__).resolve().parents[1] / "tests"
 sys.path.insert(0, str(TESTS))
 from _support.brokers import nats_server, redis_server  # noqa: E402
+from _support.processes import Proc  # noqa: E402
 
-_READY = re.compile(r"(serving .* at (http://\S+)|worker executing)")
+
+@contextmanager
+def brokers() -> Iterator[tuple[str, str]]:
+    """A `redis-server` and a `nats-server -js` of this script's own: their URLs."""
+    with redis_server() as redis, nats_server() as nats:
+        yield redis.url + "/0", nats.url
 
 
 @contextmanager
 def process(*args: str) -> Iterator[str]:
     """`python -m runstream ARGS` from tests/ (for `_support.apps`); yields its URL."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "runstream", *args],
-        cwd=TESTS,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    assert proc.stdout is not None
-    url = ""
-    for line in proc.stdout:
-        found = _READY.search(line)
-        if found:
-            url = found.group(2) or ""
-            break
-    else:
-        raise SystemExit(f"runstream {' '.join(args)} did not start")
-    stdout = proc.stdout
-    drain = threading.Thread(target=lambda: [None for _ in stdout])
-    drain.start()
+    proc = Proc(*args)
     try:
-        yield url
+        yield proc.url
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(30)
-        drain.join(10)
-        stdout.close()
+        proc.stop()
 
 
 def measure(api_url: str, n: int) -> tuple[list[float], float]:
@@ -102,9 +81,7 @@ def main() -> None:
     )
     print(f"events per run: {n:,}, paced at about 5,000/s\n")
     print(f"  {'bus':44s} {'p50 ms':>8s} {'p99 ms':>8s} {'max ms':>8s} {'events/s':>9s}")
-    with ExitStack() as stack:
-        redis_url = stack.enter_context(redis_server()).url + "/0"
-        nats_url = stack.enter_context(nats_server()).url
+    with brokers() as (redis_url, nats_url):
         setups = {
             "memory (one process: emit and SSE)": ("memory://", False),
             "redis (worker -> API process)": (redis_url, True),

@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 import httpx
 from _common import header, parser, percentile, progress
 from _sse import SseCounter, wait_readers
-from bus_lag import nats_server, process, redis_server  # the brokers the tests start
+from bus_lag import brokers, process  # the brokers the tests start
 
 APIS, WORKERS = 3, 2
 
@@ -75,9 +75,7 @@ def main() -> None:
     )
     print(f"{runs} concurrent runs x {n:,} events, one SSE reader each\n")
     print(f"  {'setup':46s} {'wall s':>7s} {'events/s':>9s} {'run p50 s':>10s} {'run p99 s':>10s}")
-    with ExitStack() as stack:
-        redis_url = stack.enter_context(redis_server()).url + "/0"
-        nats_url = stack.enter_context(nats_server()).url
+    with brokers() as (redis_url, nats_url):
         setups = {
             "memory (one process: start, run, serve)": "memory://",
             f"redis ({APIS} API processes + {WORKERS} workers)": redis_url,

@@ -38,21 +38,10 @@ import httpx
 from _common import (
     Contender,
     header,
-    medians,
-    package_version,
     parser,
-    per_item,
-    per_second,
-    print_costs,
-    print_rates,
-    print_ratio,
-    print_ratio_header,
-    progress,
-    rate_spread,
-    ratio,
     run_rounds,
 )
-from tokens import checked, repeat, reply_text, word_chunks
+from tokens import add_peers, checked, repeat, reply_text, report, word_chunks
 
 import runstream as rs
 
@@ -224,38 +213,21 @@ def main() -> None:
             FLOOR: floor_contender(url, text, args.replies),
             RUNSTREAM: runstream_contender(url, text, args.replies),
         }
-        skipped: list[str] = []
-        for peer, (needs, make) in PEERS.items():
-            missing = [dist for dist in needs if package_version(dist) is None]
-            if missing:
-                skipped.append(f"{peer} ({', '.join(missing)} not installed)")
-                progress(f"{peer} skipped: pip install -e '.[bench]'")
-                continue
-            contenders.update(make(url, text, args.replies))
+        skipped = add_peers(contenders, PEERS, url, text, args.replies)
         seconds = run_rounds(contenders, n, args.rounds, seed=args.seed)
-    peers = [name for name in contenders if name not in (RUNSTREAM, FLOOR)]
-    med = medians(seconds)
-    rate = {name: per_second(n, s) for name, s in med.items()}
     print(
         f"{args.replies} replies of {args.words:,} words ({len(chunks):,} chunks) per case,"
         f" {n:,} tokens; median of {args.rounds} rounds"
     )
-    print_rates(rate, unit="tokens/s")
-    print_costs({name: per_item(n, s) for name, s in med.items()}, unit="us per token")
-    print_ratio_header("runstream's tokens/s over")
-    print_ratio(
-        "the floor (target >= 0.5x)",
-        ratio(rate[RUNSTREAM], rate[FLOOR]),
-        spread=rate_spread(seconds, RUNSTREAM, FLOOR),
+    report(
+        seconds,
+        n,
+        RUNSTREAM,
+        FLOOR,
+        skipped,
+        floor_label="the floor (target >= 0.5x)",
+        peer_target=" (target > 1x)",
     )
-    for name in peers:
-        print_ratio(
-            name + " (target > 1x)",
-            ratio(rate[RUNSTREAM], rate[name]),
-            spread=rate_spread(seconds, RUNSTREAM, name),
-        )
-    if skipped:
-        print(f"  not run: {'; '.join(skipped)}")
 
 
 if __name__ == "__main__":

@@ -371,39 +371,61 @@ def main() -> None:
         FLOOR: lambda: plain_floor(n),
         RUNSTREAM: runstream_contender(text, args.replies),
     }
+    skipped = add_peers(contenders, PEERS, text, args.replies)
+    seconds = run_rounds(contenders, n, args.rounds, seed=args.seed)
+    print(
+        f"{args.replies} replies of {args.words:,} words ({tokens:,} chunks) per case,"
+        f" {n:,} tokens; median of {args.rounds} rounds"
+    )
+    report(seconds, n, RUNSTREAM, FLOOR, skipped)
+
+
+def add_peers(
+    contenders: dict[str, Contender],
+    peers: dict[str, tuple[tuple[str, ...], Callable[..., dict[str, Contender]]]],
+    *args: Any,
+) -> list[str]:
+    """Add each installed peer's contenders (`make(*args)`); the peers left out, and why."""
     skipped: list[str] = []
-    for peer, (needs, make) in PEERS.items():
+    for peer, (needs, make) in peers.items():
         missing = [dist for dist in needs if package_version(dist) is None]
         if missing:
             skipped.append(f"{peer} ({', '.join(missing)} not installed)")
             progress(f"{peer} skipped: pip install -e '.[bench]'")
             continue
-        contenders.update(make(text, args.replies))
-    peers = [name for name in contenders if name not in (RUNSTREAM, FLOOR)]
+        contenders.update(make(*args))
+    return skipped
 
-    seconds = run_rounds(contenders, n, args.rounds, seed=args.seed)
+
+def report(
+    seconds: dict[str, list[Any]],
+    n: int,
+    runstream: str,
+    floor: str,
+    skipped: list[str],
+    *,
+    floor_label: str = "the floor",
+    peer_target: str = "",
+) -> None:
+    """Print tokens/s, cost per token, and runstream's ratio to the floor and each peer."""
     med = medians(seconds)
     rate = {name: per_second(n, s) for name, s in med.items()}
-    print(
-        f"{args.replies} replies of {args.words:,} words ({tokens:,} chunks) per case,"
-        f" {n:,} tokens; median of {args.rounds} rounds"
-    )
     print_rates(rate, unit="tokens/s")
     print_costs({name: per_item(n, s) for name, s in med.items()}, unit="us per token")
     print_ratio_header("runstream's tokens/s over")
     print_ratio(
-        "the floor",
-        ratio(rate[RUNSTREAM], rate[FLOOR]),
-        spread=rate_spread(seconds, RUNSTREAM, FLOOR),
+        floor_label,
+        ratio(rate[runstream], rate[floor]),
+        spread=rate_spread(seconds, runstream, floor),
     )
-    if peers:
-        fastest = max(peers, key=lambda name: rate[name].cpu)
-        for name in peers:
-            print_ratio(
-                name + (" (fastest peer)" if name == fastest else ""),
-                ratio(rate[RUNSTREAM], rate[name]),
-                spread=rate_spread(seconds, RUNSTREAM, name),
-            )
+    peers = [name for name in seconds if name not in (runstream, floor)]
+    fastest = max(peers, key=lambda name: rate[name].cpu) if peers else None
+    for name in peers:
+        print_ratio(
+            name + (" (fastest peer)" if name == fastest else "") + peer_target,
+            ratio(rate[runstream], rate[name]),
+            spread=rate_spread(seconds, runstream, name),
+        )
     if skipped:
         print(f"  not run: {'; '.join(skipped)}")
 

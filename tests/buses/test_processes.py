@@ -6,68 +6,20 @@ real redis-server or nats-server; the test reads over HTTP like any client.
 
 from __future__ import annotations
 
-import os
-import re
 import signal
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import httpx
 import pytest
 
 from _support.brokers import nats_server, redis_server
+from _support.processes import Proc
 from runstream.codec import loads
 
 pytestmark = [pytest.mark.timeout(120)]
-
-TESTS = Path(__file__).resolve().parents[1]
-_READY = re.compile(r"(serving .* at (http://\S+)|worker executing)")
-
-
-class Proc:
-    """One `python -m runstream ...` process, its output kept."""
-
-    def __init__(self, *args: str) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "runstream", *args],
-            cwd=TESTS,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-        self.lines: list[str] = []
-        self.url = ""
-        ready = threading.Event()
-
-        def read() -> None:
-            assert self.process.stdout is not None
-            for line in self.process.stdout:
-                self.lines.append(line)
-                found = _READY.search(line)
-                if found:
-                    self.url = found.group(2) or ""
-                    ready.set()
-            ready.set()
-
-        self._reader = threading.Thread(target=read)
-        self._reader.start()
-        if not ready.wait(30) or self.process.poll() is not None:
-            self.stop()
-            raise AssertionError("did not start:\n" + "".join(self.lines))
-
-    def stop(self, sig: int = signal.SIGTERM) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-        code = self.process.wait(30)
-        self._reader.join(10)
-        assert self.process.stdout is not None
-        self.process.stdout.close()
-        return code
 
 
 @contextmanager
@@ -265,23 +217,6 @@ def test_two_hundred_concurrent_runs_on_two_workers_all_complete_gap_free(
             assert bad == [], [(len(b), b[:3], b[-3:]) for b in bad][:5]
         if kind == "redis":  # every lease was released: the leases key is gone
             assert not anyio.run(_redis_has, base, "runstream:leases")
-
-
-async def _redis_keys_left(url: str) -> list[bytes]:
-    """The keys left once `retention` (6 s) has passed (checked every 0.2 s, for 30 s at most)."""
-    import anyio
-    import redis.asyncio as redis
-
-    client = redis.Redis.from_url(url)
-    try:
-        with anyio.fail_after(30):
-            while True:
-                keys = sorted(await client.keys("*"))
-                if keys == [b"runstream:queue"]:
-                    return keys
-                await anyio.sleep(0.2)
-    finally:
-        await client.aclose()
 
 
 async def _redis_has(url: str, key: str) -> bool:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import anyio
 import pytest
 
 import runstream as rs
 from _support.apps import graphs, ticker
 from _support.invariants import check_invariants
-from _support.watch import Watched
+from _support.watch import Watched, eventually
 from runstream.buses import WorkBus
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
@@ -266,12 +265,11 @@ async def test_a_finished_run_leaves_no_key_on_redis_after_retention(redis_url: 
             f"expiring:record:{run_id}".encode(),
             f"expiring:run:{run_id}".encode(),
         ]
-        for _ in range(100):  # Redis expires keys by itself, announcing nothing: ask
-            if await client.keys("expiring:*") == [b"expiring:queue"]:
-                break
-            await anyio.sleep(0.1)
-        else:
-            raise AssertionError("the run's keys outlived retention")
+
+        async def expired() -> bool:  # Redis expires keys by itself, announcing nothing
+            return bool(await client.keys("expiring:*") == [b"expiring:queue"])
+
+        await eventually(expired, "the run's keys expiring after retention")
         assert await bus.record(run_id) is None
     finally:
         await client.aclose()
@@ -300,13 +298,12 @@ async def test_nats_ages_out_events_and_records_after_retention(nats_url: str) -
         first, rest = emitted[:5], emitted[5:]
         await bus.open(run_id, graph="ticker", owner=None)
         await bus.append(run_id, first)
-        for _ in range(100):  # JetStream drops aged messages by itself: ask
+
+        async def aged() -> bool:  # JetStream drops aged messages by itself
             await bus.renew((run_id,), 30.0)  # the record stays (rewritten)
-            if await _nats_messages(nats_url, "AGING") == 0:
-                break
-            await anyio.sleep(0.1)
-        else:
-            raise AssertionError("events outlived retention")
+            return await _nats_messages(nats_url, "AGING") == 0
+
+        await eventually(aged, "the first events aging out")
         await bus.append(run_id, rest)
         record = await bus.record(run_id)
         assert record is not None
@@ -314,11 +311,10 @@ async def test_nats_ages_out_events_and_records_after_retention(nats_url: str) -
         with pytest.raises(rs.HistoryGone):
             [e async for e in bus.events(run_id)]
         assert [e async for e in bus.events(run_id, after=4)] == rest
-        for _ in range(100):  # the finished run's record goes after retention
-            if await bus.record(run_id) is None:
-                break
-            await anyio.sleep(0.1)
-        else:
-            raise AssertionError("the run's record outlived retention")
+
+        async def gone() -> bool:
+            return await bus.record(run_id) is None
+
+        await eventually(gone, "the finished run's record expiring after retention")
     finally:
         await bus.aclose()

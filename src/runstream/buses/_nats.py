@@ -376,7 +376,9 @@ class NatsBus:
         except DecodeError:
             return 1
 
-    async def _over(self, run_id: str, position: int) -> bool:
+    async def _over(
+        self, run_id: str, position: int, found: tuple[dict[str, Any], int] | None = None
+    ) -> bool:
         """Whether nothing will come after `position`: the run ended there or before.
 
         The run's end is in the stream before its record says so, so the last
@@ -384,7 +386,8 @@ class NatsBus:
         The record is read first: one that says finished was written after
         every event, so the last message read next is the run's last.
         """
-        found = await self._retry(lambda: self._get(run_id))
+        if found is None:  # (a record the caller has just read will do)
+            found = await self._retry(lambda: self._get(run_id))
         try:
             top, ended = await self._retry(lambda: self._top(run_id))
         except DecodeError:
@@ -407,7 +410,7 @@ class NatsBus:
         if found is None:
             raise UnknownRun(run_id)
         position = -1 if after is None else after
-        if await self._over(run_id, position):
+        if await self._over(run_id, position, found):
             return
         js = await self._ready()
         inbox: list[Any] = []
