@@ -6,6 +6,8 @@ import asyncio
 from collections import defaultdict
 from collections.abc import Sequence
 
+import pytest
+
 import runstream as rs
 
 
@@ -38,6 +40,14 @@ def check_invariants(events: Sequence[rs.Event]) -> None:
         terminals = [e for e in evs if isinstance(e, rs.Workflow) and e.phase.is_terminal]
         assert len(terminals) == 1, f"{run_id}: {len(terminals)} terminal events"
         assert terminals[0] is evs[-1], f"{run_id}: terminal event is not the last"
+    messages: dict[str, list[rs.AssistantReply | rs.PlannerThought]] = defaultdict(list)
+    for e in events:
+        if isinstance(e, rs.AssistantReply | rs.PlannerThought):
+            messages[e.message_id].append(e)
+    for message_id, chunks in messages.items():
+        done = [c.done for c in chunks]
+        assert done == [False] * (len(done) - 1) + [True], f"message {message_id}: done {done}"
+        assert len({c.run_id for c in chunks}) == 1, f"message {message_id} spans runs"
     starts = {e.child_run_id: e for e in events if isinstance(e, rs.AgentRunStarted)}
     ends = {e.tool_call_id: e for e in events if isinstance(e, rs.ToolEnd)}
     tool_starts = [e for e in events if isinstance(e, rs.ToolStart)]
@@ -71,3 +81,18 @@ def terminal(events: Sequence[rs.Event], phase: rs.Phase) -> rs.Workflow:
     assert isinstance(last, rs.Workflow)
     assert last.phase is phase
     return last
+
+
+async def failure_of(stream: rs.RunStream) -> tuple[list[rs.Event], rs.RunFailed]:
+    """Run `stream` to its `RunFailed`; check the invariants and that no task is left."""
+    events: list[rs.Event] = []
+
+    async def consume() -> None:
+        async for event in stream:
+            events.append(event)
+
+    with pytest.raises(rs.RunFailed) as info:
+        await consume()
+    check_invariants(events)
+    await settle()
+    return events, info.value

@@ -70,3 +70,34 @@ async def on_bus(bus: rs.buses.RunBus, run_id: str, events: int = 1, within: flo
     await eventually(
         there, f"{events} events of run {run_id} on the bus", within=within, every=0.01
     )
+
+
+class Stuck:
+    """A tool (`.tool`, `slow(city)`) that never returns: `entered` once it runs,
+    `cancelled` once cancelled."""
+
+    def __init__(self) -> None:
+        self.entered = anyio.Event()
+        self.cancelled = False
+
+        async def slow(city: str) -> str:
+            """Waits until cancelled."""
+            self.entered.set()
+            try:
+                await anyio.sleep_forever()
+            except anyio.get_cancelled_exc_class():
+                self.cancelled = True
+                raise
+            return city
+
+        self.tool = slow
+
+    async def dispose_when_entered(self, stream: rs.RunStream) -> list[rs.Event]:
+        """Attach `stream`, cancel it once the tool runs; its events, checked canceled."""
+        seen = Watched()
+        attachment = rs.attach(stream, seen)
+        await self.entered.wait()
+        attachment.cancel()
+        await attachment.wait()
+        assert self.cancelled
+        return seen.items

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-import anyio
 import pytest
 from pydantic_ai import Agent, ModelRetry
 from pydantic_ai.messages import ModelMessage, ModelResponse
@@ -14,7 +13,7 @@ from pydantic_ai.models.test import TestModel
 
 import runstream as rs
 from _support.invariants import check_invariants, settle, terminal
-from _support.watch import Watched
+from _support.watch import Stuck
 from runstream.adapters.pydantic_ai import from_pydantic_ai
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
@@ -99,33 +98,17 @@ async def test_an_exception_fails_the_run_with_run_failed() -> None:
 
 
 async def test_disposing_cancels_the_agent_run_with_no_task_left() -> None:
-    entered, release = anyio.Event(), anyio.Event()
-    cancelled = False
-
-    async def slow(city: str) -> str:
-        nonlocal cancelled
-        entered.set()
-        try:
-            await release.wait()
-        except anyio.get_cancelled_exc_class():
-            cancelled = True
-            raise
-        return city
+    stuck = Stuck()
 
     async def calls(messages: list[ModelMessage], info: AgentInfo) -> AsyncIterator[Any]:
         yield {0: DeltaToolCall(name="slow", json_args='{"city": "Oslo"}', tool_call_id="s1")}
 
     agent: Agent[None, str] = Agent(FunctionModel(stream_function=calls), name="slowpoke")
-    agent.tool_plain(slow)
-    seen = Watched()
-    attachment = rs.attach(from_pydantic_ai(agent, "hi"), seen)
-    await entered.wait()
-    attachment.cancel()
-    await attachment.wait()
-    assert cancelled
-    check_invariants(seen.items)
-    terminal(seen.items, rs.Phase.CANCELED)
-    [tool_end] = [e for e in seen.items if isinstance(e, rs.ToolEnd)]
+    agent.tool_plain(stuck.tool)
+    events = await stuck.dispose_when_entered(from_pydantic_ai(agent, "hi"))
+    check_invariants(events)
+    terminal(events, rs.Phase.CANCELED)
+    [tool_end] = [e for e in events if isinstance(e, rs.ToolEnd)]
     assert tool_end.error is not None
     await settle()
 

@@ -10,6 +10,7 @@ import pytest
 
 import runstream as rs
 from _support.invariants import check_invariants, settle
+from _support.invariants import failure_of as run_to_failure
 from runstream._flow import Flow, subscribing
 
 pytestmark = pytest.mark.anyio
@@ -31,17 +32,7 @@ async def events_of(app: rs.CompiledGraph, **kw: Any) -> list[rs.Event]:
 
 
 async def failure_of(app: rs.CompiledGraph) -> tuple[list[rs.Event], rs.RunFailed]:
-    events: list[rs.Event] = []
-
-    async def consume() -> None:
-        async for event in app.run({}):
-            events.append(event)
-
-    with pytest.raises(rs.RunFailed) as info:
-        await consume()
-    check_invariants(events)
-    await settle()
-    return events, info.value
+    return await run_to_failure(app.run({}))
 
 
 def body(events: list[rs.Event]) -> list[rs.Event]:
@@ -228,6 +219,49 @@ async def test_usage_and_phase_events() -> None:
     assert executing.phase is rs.Phase.EXECUTING_TOOLS
     assert isinstance(usage, rs.Usage)
     assert (usage.model, usage.input_tokens, usage.output_tokens) == ("m", 10, 3)
+
+
+async def test_adapter_emits_as_other_nodes() -> None:
+    async def node(state: dict[str, Any], ctx: rs.RunContext) -> None:
+        tools = ctx.for_node("tools")
+        await tools.state_update({"n": 1, "when": object})
+        asked = await ctx.for_node("ask").interrupt("Which city?", request_id="r1")
+        assert asked == "r1"
+        assert (await ctx.interrupt("Sure?")).startswith("ask")
+        await ctx.for_node(None).custom("x")
+
+    events = await events_of(single(node))
+    update, question, awaiting, fresh, _, custom, _ = events[1:-1]
+    assert isinstance(update, rs.StateUpdate)
+    assert update.node == "tools"
+    assert update.updates == {"n": 1, "when": repr(object)}
+    assert isinstance(question, rs.AwaitClarification)
+    assert (question.node, question.request_id, question.question) == ("ask", "r1", "Which city?")
+    assert isinstance(awaiting, rs.Workflow)
+    assert (awaiting.node, awaiting.phase) == ("ask", rs.Phase.AWAITING)
+    assert isinstance(fresh, rs.AwaitClarification)
+    assert fresh.node == "node"
+    assert isinstance(custom, rs.Custom)
+    assert custom.node is None
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda ctx: ctx.for_node(""),
+        lambda ctx: ctx.state_update([1]),
+        lambda ctx: ctx.interrupt({"q": 1}),
+    ],
+    ids=["empty node name", "updates not a mapping", "question not a str"],
+)
+async def test_adapter_calls_reject_bad_input(call: Callable[[rs.RunContext], Any]) -> None:
+    async def node(state: dict[str, Any], ctx: rs.RunContext) -> None:
+        result = call(ctx)
+        if isinstance(result, Awaitable):
+            await result
+
+    _, failed = await failure_of(single(node))
+    assert failed.error.type in {"ValueError", "TypeError"}
 
 
 @pytest.mark.parametrize("phase", ["completed", "failed", "canceled", "started", "dancing"])

@@ -7,5 +7,6 @@ streamed `AssistantReply` messages. Every operator, sink, encoder and
 transport of runstream then works on it; disposing the stream cancels the
 underlying run.
 
+- `runstream.adapters.langgraph.from_langgraph` (extra `langgraph`).
 - `runstream.adapters.pydantic_ai.from_pydantic_ai` (extra `pydantic-ai`).
 """

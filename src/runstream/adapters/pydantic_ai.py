@@ -16,15 +16,8 @@ import json
 from contextlib import AsyncExitStack
 from typing import Any
 
-from ..graph import (
-    START,
-    CompiledGraph,
-    RunContext,
-    RunStream,
-    StateGraph,
-    TextStream,
-    ToolCallHandle,
-)
+from ..graph import CompiledGraph, RunContext, RunStream, TextStream, ToolCallHandle
+from ._one_node import one_node
 
 try:
     from pydantic_ai.messages import (
@@ -86,17 +79,10 @@ def as_graph(agent: Any, **run_kwargs: Any) -> CompiledGraph:
     """
     name = getattr(agent, "name", None) or "pydantic_ai"
 
-    async def run(state: dict[str, Any], ctx: RunContext) -> None:
-        await _drive(agent, state["prompt"], run_kwargs, ctx)
+    async def drive(prompt: Any, ctx: RunContext) -> None:
+        await _drive(agent, prompt, run_kwargs, ctx)
 
-    graph = StateGraph(name=name)
-    graph.add_node("agent", run)
-    graph.add_edge(START, "agent")
-    return graph.compile(input_adapter=_prompt)
-
-
-def _prompt(value: Any) -> dict[str, Any]:
-    return {"prompt": value}
+    return one_node(name, "agent", drive)
 
 
 async def _drive(agent: Any, prompt: Any, run_kwargs: dict[str, Any], ctx: RunContext) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, cast
 
@@ -15,10 +15,12 @@ from ..events import (
     JSON,
     AgentRunStarted,
     AssistantReply,
+    AwaitClarification,
     Custom,
     ErrorInfo,
     Phase,
     PlannerThought,
+    StateUpdate,
     ToolEnd,
     ToolStart,
     ToolUpdate,
@@ -194,6 +196,20 @@ class RunContext:
         """The name of the graph that runs."""
         return self._run.info.agent
 
+    def for_node(self, name: str | None) -> RunContext:
+        """This run's context emitting as node `name`.
+
+        For adapters that drive another engine from one node: the events of
+        that engine's nodes carry their own names (`ctx.for_node("tools")`).
+        """
+        if name is not None and (not isinstance(name, str) or not name):
+            raise ValueError(f"node name must be a non-empty string or None, got {name!r}")
+        other = RunContext.__new__(RunContext)
+        other._run = self._run
+        other.node = name
+        other._internal = self._internal
+        return other
+
     async def reply(self, text: str) -> None:
         """Emit a whole reply as one `AssistantReply(done=True)`."""
         await self._run.emit(AssistantReply, self.node, text, short_id("msg"), True, self._internal)
@@ -301,6 +317,31 @@ class RunContext:
             on_next(event)
         if (flow is not None and (flow.paused or flow.nudged)) or not seq % YIELD_EVERY:
             await tree.checkpoint()
+
+    async def state_update(self, updates: Mapping[str, object]) -> None:
+        """Emit a `StateUpdate` for a state changed outside this graph's nodes.
+
+        A node's own return value is reported by the runtime; this is for
+        adapters whose engine keeps its own state (values that are not JSON
+        are shown by their `repr`).
+        """
+        if not isinstance(updates, Mapping):
+            raise TypeError(f"updates must be a mapping, got {type(updates).__name__}")
+        await self._run.emit(StateUpdate, self.node, loose_json(updates))
+
+    async def interrupt(self, question: str, *, request_id: str | None = None) -> str:
+        """Emit `AwaitClarification` and `Workflow(awaiting)`; return the request id.
+
+        It does not wait: the run ends after this node, and the answer starts
+        a new run (how a LangGraph interrupt is resumed). The request id is
+        `request_id`, or a fresh one.
+        """
+        if not isinstance(question, str):
+            raise TypeError(f"question must be a str, got {type(question).__name__}")
+        request_id = request_id or short_id("ask")
+        await self._run.emit(AwaitClarification, self.node, request_id, question)
+        await self._run.emit(Workflow, self.node, Phase.AWAITING, None)
+        return request_id
 
     async def phase(self, phase: Phase | str) -> None:
         """Emit a non-terminal `Workflow` phase (planning, executing_tools, ...).
