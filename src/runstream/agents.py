@@ -72,9 +72,14 @@ class AgentState(TypedDict, total=False):
 
     Attributes:
         messages: the conversation; nodes append to it.
+        client_tools: tools the client runs (AG-UI frontend tools, AI SDK
+            client-side tools): offered to the model; a call to one ends the
+            run with `AwaitExternalTools`, and the client sends the result in
+            its next request.
     """
 
     messages: Annotated[list[Message], operator.add]
+    client_tools: list[ToolSpec]
 
 
 class Tool:
@@ -355,12 +360,32 @@ def _to_message(value: object) -> Message:
     raise TypeError(f"a message in the agent input must be a Message or a dict, not {value!r}")
 
 
+def _client_tools(value: object) -> list[ToolSpec]:
+    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
+        raise TypeError(f"agent input 'client_tools' must be a list, not {value!r}")
+    specs: list[ToolSpec] = []
+    for item in value:
+        if isinstance(item, ToolSpec):
+            specs.append(item)
+            continue
+        if not isinstance(item, Mapping) or not isinstance(item.get("name"), str):
+            raise ValueError(f"a client tool needs a 'name' string: {item!r}")
+        parameters = item.get("parameters") or {"type": "object", "properties": {}}
+        if not isinstance(parameters, Mapping):
+            raise TypeError(
+                f"client tool {item['name']!r}: 'parameters' must be a JSON Schema object"
+            )
+        specs.append(ToolSpec(item["name"], str(item.get("description") or ""), dict(parameters)))
+    return specs
+
+
 def _input_state(value: object) -> dict[str, Any]:
     """The initial state of an agent run for `value`.
 
     A string is the user's message; a `Message` is taken as is; a mapping with
     `"messages"` (Message objects or dicts with `role` and `content`) is the
-    conversation so far.
+    conversation so far, and its `"client_tools"` (dicts with `name`,
+    `description`, `parameters`) the tools the client runs.
 
     Raises:
         TypeError, ValueError: `value` is none of these.
@@ -373,7 +398,10 @@ def _input_state(value: object) -> dict[str, Any]:
         messages = value["messages"]
         if isinstance(messages, str | bytes | Mapping) or not isinstance(messages, Iterable):
             raise TypeError(f"agent input 'messages' must be a list, not {messages!r}")
-        return {**value, "messages": [_to_message(m) for m in messages]}
+        state = {**value, "messages": [_to_message(m) for m in messages]}
+        if "client_tools" in value:
+            state["client_tools"] = _client_tools(value["client_tools"])
+        return state
     raise TypeError(
         f"an agent's input is a string (the user's message) or {{'messages': [...]}}, not {value!r}"
     )
@@ -389,6 +417,11 @@ def _as_tool(value: object) -> Tool:
     if callable(value):
         return _make_tool(value, None, None)
     raise TypeError(f"tools must be Tool objects or functions, not {value!r}")
+
+
+def _client_only(state: Mapping[str, Any], tools: Mapping[str, Tool]) -> list[ToolSpec]:
+    """The client's tools, less any that a tool of the agent's own shadows."""
+    return [spec for spec in state.get("client_tools") or () if spec.name not in tools]
 
 
 def _turns_taken(messages: Sequence[Message]) -> int:
@@ -486,16 +519,30 @@ def create_agent(
             )
         after_tools = bool(messages) and messages[-1].role == "tool"
         await ctx.phase(Phase.SYNTHESIZING if after_tools else Phase.PLANNING)
-        reply = await ctx.generate(model, [*system, *messages], tool_list)
+        offered = [*tool_list, *_client_only(state, by_name)]
+        reply = await ctx.generate(model, [*system, *messages], offered)
         return {"messages": [reply]}
 
     def route(state: AgentState) -> Literal["tools", "__end__"]:
         messages = state.get("messages", [])
         return "tools" if messages and messages[-1].tool_calls else END
 
+    def after_tools(state: AgentState) -> Literal["model", "__end__"]:
+        # Calls left without a result are the client's: the run ends for it to run them.
+        messages = state.get("messages", [])
+        answered = {m.tool_call_id for m in messages if m.role == "tool"}
+        asked = next((m for m in reversed(messages) if m.role == "assistant"), None)
+        if asked is not None and any(c.tool_call_id not in answered for c in asked.tool_calls):
+            return END
+        return "model"
+
     async def run_tools(state: AgentState, ctx: RunContext) -> AgentState:
         await ctx.phase(Phase.EXECUTING_TOOLS)
-        calls = state["messages"][-1].tool_calls
+        client = {spec.name for spec in _client_only(state, by_name)}
+        calls = [c for c in state["messages"][-1].tool_calls if c.tool_name not in client]
+        for_client = [c for c in state["messages"][-1].tool_calls if c.tool_name in client]
+        if for_client:
+            await ctx.interrupt_tools(for_client)
         results: list[Message] = [Message("tool", "")] * len(calls)
 
         async def one(i: int, call: ToolCall) -> None:
@@ -511,6 +558,6 @@ def create_agent(
     g.add_node("tools", run_tools)
     g.add_edge(START, "model")
     g.add_conditional_edges("model", route)
-    g.add_edge("tools", "model")
+    g.add_conditional_edges("tools", after_tools)
     # Each turn is two steps (model, tools): never let the step limit preempt max_turns.
     return g.compile(max_steps=max(50, 2 * max_turns + 1), input_adapter=_input_state)

@@ -16,11 +16,13 @@ from ..events import (
     AgentRunStarted,
     AssistantReply,
     AwaitClarification,
+    AwaitExternalTools,
     Custom,
     ErrorInfo,
     Phase,
     PlannerThought,
     StateUpdate,
+    ToolCall,
     ToolEnd,
     ToolStart,
     ToolUpdate,
@@ -340,6 +342,23 @@ class RunContext:
             raise TypeError(f"question must be a str, got {type(question).__name__}")
         request_id = request_id or short_id("ask")
         await self._run.emit(AwaitClarification, self.node, request_id, question)
+        await self._run.emit(Workflow, self.node, Phase.AWAITING, None)
+        return request_id
+
+    async def interrupt_tools(
+        self, calls: Sequence[ToolCall], *, request_id: str | None = None
+    ) -> str:
+        """Emit `AwaitExternalTools` and `Workflow(awaiting)`; return the request id.
+
+        For tool calls the client executes (AG-UI frontend tools, AI SDK
+        client-side tools). Like `interrupt`, it does not wait: the run ends,
+        and the client sends the results in its next request.
+        """
+        calls = tuple(calls)
+        if not calls or not all(isinstance(c, ToolCall) for c in calls):
+            raise TypeError("interrupt_tools needs one or more ToolCall objects")
+        request_id = request_id or short_id("tools")
+        await self._run.emit(AwaitExternalTools, self.node, request_id, calls)
         await self._run.emit(Workflow, self.node, Phase.AWAITING, None)
         return request_id
 

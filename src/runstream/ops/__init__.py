@@ -19,6 +19,7 @@ are subscribed with (`attach` and `drain` pass an
 `AsyncIOScheduler`), else from reactivex's `TimeoutScheduler`.
 """
 
+from ..protocols import to_ag_ui, to_ai_sdk
 from ._batch import batch
 from ._coalesce import coalesce_text
 from ._of_type import of_type
@@ -37,6 +38,8 @@ __all__ = [
     "of_type",
     "profile",
     "root_only",
+    "to_ag_ui",
+    "to_ai_sdk",
     "usage_totals",
 ]
 

@@ -24,8 +24,11 @@ from ..buses import Entry, HistoryGone, MemoryBus, RunBus, sse_frames
 from ..codec import DecodeError
 from ..graph import CompiledGraph
 from ..ops import Profile, event_filter
+from ..protocols import FrameId, parse_frame_id
 from ..runtime import Runtime
+from ._formats import check_format, format_headers, protocol_frames, protocol_left
 from ._page import chat_page
+from ._ui import ag_ui_input, ai_sdk_input
 
 __all__ = ["Limits", "create_app", "stop_runs"]
 
@@ -58,6 +61,8 @@ class _Server:
         self.graphs = runtime.graphs
         self.auth = auth
         self.limits = limits
+        # (graph, chat id, principal) -> the chat's latest run, for useChat's resume.
+        self.chats: dict[tuple[str, str, str | None], str] = {}
 
     # --- who is asking ------------------------------------------------------------
 
@@ -84,8 +89,12 @@ class _Server:
 
     # --- starting runs ------------------------------------------------------------
 
-    async def start(self, request: Request, who: str | None) -> tuple[str, str | None]:
-        body = await _json_body(request, self.limits.max_body_bytes)
+    async def start(
+        self, request: Request, who: str | None, body: dict[str, Any] | None = None
+    ) -> tuple[str, str | None]:
+        """Start the run a request asks for (its JSON body, read here unless given)."""
+        if body is None:
+            body = await _json_body(request, self.limits.max_body_bytes)
         _check_text(body)
         graph_name = body.get("graph")
         if not isinstance(graph_name, str):
@@ -114,10 +123,54 @@ class _Server:
 
     # --- reading runs -------------------------------------------------------------
 
+    def remember_chat(self, key: tuple[str, str, str | None], run_id: str) -> None:
+        """Note a chat's latest run; the oldest chats are forgotten past `_CHATS_KEPT`."""
+        self.chats.pop(key, None)
+        self.chats[key] = run_id
+        while len(self.chats) > _CHATS_KEPT:
+            del self.chats[next(iter(self.chats))]
+
+    def stream(
+        self, run_id: str, format: str, profile: Profile | None, *, cancel_on_leave: bool
+    ) -> StreamingResponse:
+        """A response streaming a run just started; leaving it may cancel the run."""
+        if format == "runstream":
+            frames = self.frames(run_id, None, profile)
+        else:
+            frames = protocol_frames(
+                self.bus, run_id, format, None, self.show(profile), self.limits.heartbeat
+            )
+
+        async def body() -> AsyncIterator[bytes]:
+            finished = False
+            try:
+                async for frame in frames:
+                    yield frame
+                finished = True
+            finally:
+                if not finished and cancel_on_leave:
+                    # The client went away: stop its run, wherever it executes.
+                    # Shielded: this runs as the response is being cancelled, and a
+                    # run on a worker is stopped by a request over the bus (an await).
+                    with anyio.CancelScope(shield=True), anyio.move_on_after(10):
+                        with contextlib.suppress(Exception):
+                            await self.runtime.cancel(run_id)
+
+        return StreamingResponse(
+            body(),
+            media_type="text/event-stream",
+            headers={**_SSE_HEADERS, **format_headers(format), "X-Run-Id": run_id},
+        )
+
+    @staticmethod
+    def show(profile: Profile | None) -> Callable[[Any], Any] | None:
+        """What a profile keeps of each event (None: everything, unchanged)."""
+        return None if profile is None or profile.keeps_everything else event_filter(profile)
+
     def frames(
         self, run_id: str, after: int | None, profile: Profile | None
     ) -> AsyncIterator[bytes]:
-        show = None if profile is None or profile.keeps_everything else event_filter(profile)
+        show = self.show(profile)
         heartbeat = self.limits.heartbeat
 
         async def body() -> AsyncIterator[bytes]:
@@ -292,19 +345,21 @@ async def _json_body(request: Request, limit: int) -> dict[str, Any]:
     return body
 
 
-def _after(request: Request | WebSocket) -> int | None:
+def _position(request: Request | WebSocket) -> FrameId | None:
+    """The frame a client resumes after: `Last-Event-ID` or `?after=`, `12` or `12.3`."""
     raw = request.headers.get("last-event-id") or request.query_params.get("after")
     if raw is None or raw == "":
         return None
     try:
-        after = int(raw)
-    except ValueError:
-        raise HTTPException(
-            422, f"after / Last-Event-ID: expected an integer, got {raw!r}"
-        ) from None
-    if after < -1:
-        raise HTTPException(422, f"after / Last-Event-ID: must be >= -1, got {after}")
-    return after
+        return parse_frame_id(raw)
+    except ValueError as exc:
+        raise HTTPException(422, f"after / Last-Event-ID: {exc}") from None
+
+
+def _after(request: Request | WebSocket) -> int | None:
+    """The `seq` a client resumes after (a frame id's part counts in protocol formats only)."""
+    position = _position(request)
+    return None if position is None else position[0]
 
 
 def _profile(request: Request | WebSocket) -> Profile | None:
@@ -318,6 +373,7 @@ def _profile(request: Request | WebSocket) -> Profile | None:
 
 
 _FRAMES_PER_WRITE = 64
+_CHATS_KEPT = 10_000  # chats whose latest run a useChat client can reconnect to
 _SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
@@ -378,48 +434,99 @@ def create_app(
         who = await server.principal(request.headers)
         run_id = request.path_params["run_id"]
         record = await server.visible_run(run_id, who)
-        after, profile = _after(request), _profile(request)
+        position, profile = _position(request), _profile(request)
+        format = check_format(request.query_params.get("format"))
+        headers = {**_SSE_HEADERS, **format_headers(format)}
+        after = None if position is None else position[0]
+        if format != "runstream":
+            # Protocol frames are translated from the run's first event.
+            if record.oldest > 0:
+                raise HTTPException(
+                    410,
+                    f"events of run {run_id} before seq {record.oldest} are no longer kept; "
+                    f"the {format} format needs the whole run",
+                )
+            show = server.show(profile)
+            if (
+                record.finished
+                and position is not None
+                and position[0] >= record.events - 1
+                and not await protocol_left(server.bus, run_id, format, position, show)
+            ):
+                return Response(status_code=204, headers=headers)
+            if request.method == "HEAD":
+                return Response(media_type="text/event-stream", headers=headers)
+            body = protocol_frames(
+                server.bus, run_id, format, position, show, server.limits.heartbeat
+            )
+            return StreamingResponse(body, media_type="text/event-stream", headers=headers)
         if record.finished and after is not None and after >= record.events - 1:
             # A finished run with nothing left: 204 tells an EventSource to stop.
-            return Response(status_code=204, headers=_SSE_HEADERS)
+            return Response(status_code=204, headers=headers)
         if (-1 if after is None else after) + 1 < record.oldest:
             raise HTTPException(
                 410, f"events of run {run_id} before seq {record.oldest} are no longer kept"
             )
         if request.method == "HEAD":
             # The headers a GET would get, and no body: do not follow the run.
-            return Response(media_type="text/event-stream", headers=_SSE_HEADERS)
+            return Response(media_type="text/event-stream", headers=headers)
         return StreamingResponse(
             server.frames(run_id, after, profile),
             media_type="text/event-stream",
-            headers=_SSE_HEADERS,
+            headers=headers,
         )
 
     async def start_and_stream(request: Request) -> Response:
         who = await server.principal(request.headers)
         profile = _profile(request)
-        run_id, _ = await server.start(request, who)
-        frames = server.frames(run_id, None, profile)
+        body_json = await _json_body(request, server.limits.max_body_bytes)
+        format = check_format(body_json.get("format", request.query_params.get("format")))
+        run_id, _ = await server.start(request, who, body_json)
+        return server.stream(run_id, format, profile, cancel_on_leave=True)
 
-        async def body() -> AsyncIterator[bytes]:
-            finished = False
-            try:
-                async for frame in frames:
-                    yield frame
-                finished = True
-            finally:
-                if not finished:  # the client went away: stop its run, wherever it executes
-                    # Shielded: this runs as the response is being cancelled, and a
-                    # run on a worker is stopped by a request over the bus (an await).
-                    with anyio.CancelScope(shield=True), anyio.move_on_after(10):
-                        with contextlib.suppress(Exception):
-                            await server.runtime.cancel(run_id)
+    async def ag_ui_run(request: Request) -> Response:
+        who = await server.principal(request.headers)
+        body_json = await _json_body(request, server.limits.max_body_bytes)
+        agent_input, thread_id = ag_ui_input(body_json)
+        start = {
+            "graph": request.path_params["graph"],
+            "input": agent_input,
+            "thread_id": thread_id,
+        }
+        run_id, _ = await server.start(request, who, start)
+        return server.stream(run_id, "ag-ui", None, cancel_on_leave=True)
 
-        return StreamingResponse(
-            body(),
-            media_type="text/event-stream",
-            headers={**_SSE_HEADERS, "X-Run-Id": run_id},
+    async def ai_sdk_chat(request: Request) -> Response:
+        who = await server.principal(request.headers)
+        body_json = await _json_body(request, server.limits.max_body_bytes)
+        agent_input, chat_id = ai_sdk_input(body_json)
+        graph = request.path_params["graph"]
+        start = {"graph": graph, "input": agent_input, "thread_id": chat_id}
+        run_id, _ = await server.start(request, who, start)
+        server.remember_chat((graph, chat_id, who), run_id)
+        # Leaving does not stop the run: useChat reconnects to its stream.
+        return server.stream(run_id, "ai-sdk", None, cancel_on_leave=False)
+
+    async def ai_sdk_resume(request: Request) -> Response:
+        who = await server.principal(request.headers)
+        graph, chat_id = request.path_params["graph"], request.path_params["chat_id"]
+        run_id = server.chats.get((graph, chat_id, who))
+        record = None if run_id is None else await server.bus.record(run_id)
+        position = _position(request)
+        if record is None or (record.finished and position is None):
+            return Response(status_code=204, headers=_SSE_HEADERS)  # no active stream
+        assert run_id is not None
+        if (
+            record.finished
+            and position is not None
+            and not await protocol_left(server.bus, run_id, "ai-sdk", position, None)
+        ):
+            return Response(status_code=204, headers=_SSE_HEADERS)
+        body = protocol_frames(
+            server.bus, run_id, "ai-sdk", position, None, server.limits.heartbeat
         )
+        headers = {**_SSE_HEADERS, **format_headers("ai-sdk"), "X-Run-Id": run_id}
+        return StreamingResponse(body, media_type="text/event-stream", headers=headers)
 
     async def cancel_run(request: Request) -> Response:
         who = await server.principal(request.headers)
@@ -512,6 +619,9 @@ def create_app(
             Route("/runs/{run_id}", run_status, methods=["GET"]),
             Route("/runs/{run_id}/events", events, methods=["GET"], name="events"),
             Route("/runs/{run_id}/cancel", cancel_run, methods=["POST"]),
+            Route("/ag-ui/{graph}", ag_ui_run, methods=["POST"]),
+            Route("/ai-sdk/{graph}", ai_sdk_chat, methods=["POST"]),
+            Route("/ai-sdk/{graph}/{chat_id}/stream", ai_sdk_resume, methods=["GET"]),
             WebSocketRoute("/runs/{run_id}/ws", websocket_events),
         ],
         exception_handlers={HTTPException: http_error},

@@ -1,0 +1,101 @@
+"""`Frame`, the translator protocol, and the operator and SSE framing both formats share."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import attrs
+from reactivex import Observable, abc
+
+from ..events import Event
+
+__all__ = ["Frame", "FrameId", "Translator", "frame_id", "operator", "parse_frame_id", "sse"]
+
+
+@attrs.frozen(slots=True)
+class Frame:
+    """One object of a UI protocol, made from one run event.
+
+    Attributes:
+        seq: the `seq` of the run event it came from.
+        part: its index among the frames that event made (0, 1, ...).
+        data: the protocol's JSON object, in its wire form (camelCase keys).
+    """
+
+    seq: int
+    part: int
+    data: dict[str, Any]
+
+    @property
+    def id(self) -> str:
+        """Its SSE `id:`: `"{seq}"` for part 0, `"{seq}.{part}"` after."""
+        return frame_id(self.seq, self.part)
+
+
+FrameId = tuple[int, int]
+"""A frame's position: `(seq, part)`."""
+
+
+class Translator(Protocol):
+    """Turns a root run's events, fed in `seq` order, into a protocol's objects."""
+
+    def feed(self, event: Event) -> list[dict[str, Any]]:
+        """The protocol objects `event` makes (none, one, or several)."""
+        ...
+
+
+def frame_id(seq: int, part: int) -> str:
+    """`"{seq}"` for part 0, `"{seq}.{part}"` after."""
+    return str(seq) if part == 0 else f"{seq}.{part}"
+
+
+def parse_frame_id(text: str) -> FrameId:
+    """`"12"` -> `(12, 0)`, `"12.3"` -> `(12, 3)`.
+
+    Raises:
+        ValueError: `text` is neither form.
+    """
+    seq, dot, part = text.strip().partition(".")
+    try:
+        position = (int(seq), int(part) if dot else 0)
+    except ValueError:
+        raise ValueError(f"expected a frame id like 12 or 12.3, got {text!r}") from None
+    if position[0] < -1 or position[1] < 0 or (dot and not part.isdigit()):
+        raise ValueError(f"expected a frame id like 12 or 12.3, got {text!r}")
+    return position
+
+
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def sse(seq: int, part: int, data: dict[str, Any]) -> bytes:
+    """One SSE message: `id: {frame id}` and `data: {JSON}`."""
+    return f"id: {frame_id(seq, part)}\ndata: {_dumps(data)}\n\n".encode()
+
+
+def operator(
+    make: Callable[[], Translator],
+) -> Callable[[Observable[Event]], Observable[Frame]]:
+    """An operator that feeds each subscription's events to a fresh translator."""
+
+    def apply(source: Observable[Event]) -> Observable[Frame]:
+        def subscribe(
+            observer: abc.ObserverBase[Frame], scheduler: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
+            translator = make()
+            emit = observer.on_next
+
+            def on_next(event: Event) -> None:
+                seq = event.seq
+                for part, data in enumerate(translator.feed(event)):
+                    emit(Frame(seq, part, data))
+
+            return source.subscribe(
+                on_next, observer.on_error, observer.on_completed, scheduler=scheduler
+            )
+
+        return Observable(subscribe)
+
+    return apply
