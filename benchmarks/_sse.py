@@ -4,7 +4,8 @@ The server side (`serve`) runs in a child process started with
 `python -c "..."`, so that the server and the clients do not share one event
 loop (or one core) and the server's CPU time and memory can be read apart from
 the clients' in `/proc/<pid>`. It serves `create_app({"bench": bench_graph()})`
-and, beside it, two routes of its own under `/bench/`:
+(`Custom` ticks, or with `{"reply": True}` one streamed reply) and, beside it,
+two routes of its own under `/bench/`:
 
 - `POST /bench/go/{key}` opens the gate a run started with `{"gate": key}`
   waits at, so that every client is connected before the first event;
@@ -18,7 +19,8 @@ and, beside it, two routes of its own under `/bench/`:
 
 The client side (`SseCounter`) reads SSE with a raw `asyncio.Protocol` (no
 HTTP library, no parsing): it checks the id of the last frame and, on a
-sample of the connections, counts the frames' `id:` lines with `bytes.count`,
+sample of the connections, counts the frames' `id:` lines (or `data:` lines,
+for the UI protocol formats' streams) with `bytes.count`,
 so that one client process keeps up with a thousand connections, costs less
 than the server, and what is measured is what the server delivers.
 """
@@ -48,14 +50,20 @@ STARTUP_SECONDS = 30.0
 # --- the server process -----------------------------------------------------------------
 
 
+REPLY_TEXT = "tok "  # each chunk of the bench graph's streamed reply
+REPLY_OTHER_EVENTS = 4  # a reply's run: Workflow(started), the done=True reply, StateUpdate, end
+
+
 def bench_graph() -> rs.CompiledGraph:
     """One node emitting `Custom("tick", {"i": i, "pad": "x" * pad})` events.
 
-    Input: `{"events": n, "pad": 0, "rate": 0, "gate": None}`. With `rate` > 0
-    event i is due `i / rate` seconds after the first, and the node sleeps
-    before each event while it is ahead (one event at a time, like a model
-    streaming tokens); with a `gate` key it first waits for
-    `POST /bench/go/{key}`.
+    Input: `{"events": n, "pad": 0, "rate": 0, "gate": None, "reply": False}`.
+    With `rate` > 0 event i is due `i / rate` seconds after the first, and the
+    node sleeps before each event while it is ahead (one event at a time, like
+    a model streaming tokens); with a `gate` key it first waits for
+    `POST /bench/go/{key}`. With `reply`, the node streams one reply of `n`
+    chunks of `REPLY_TEXT` instead (`ctx.stream_reply()`, n `AssistantReply`
+    events and the closing `done=True` one), paced and gated the same way.
     """
 
     async def emit(state: dict[str, Any], ctx: rs.RunContext) -> None:
@@ -63,17 +71,29 @@ def bench_graph() -> rs.CompiledGraph:
         if state.get("gate"):
             await _gate(state["gate"]).wait()
         start = time.perf_counter()
+        if state.get("reply"):
+            async with ctx.stream_reply() as m:
+                for i in range(n):
+                    if rate:
+                        await _pace(start + i / rate)
+                    await m.write(REPLY_TEXT)
+            return
         for i in range(n):
             if rate:
-                ahead = start + i / rate - time.perf_counter()
-                if ahead > 0:
-                    await asyncio.sleep(ahead)
+                await _pace(start + i / rate)
             await ctx.custom("tick", {"i": i, "pad": pad})
 
     g = rs.StateGraph(name="bench")
     g.add_node("emit", emit)
     g.add_edge(rs.START, "emit")
     return g.compile()
+
+
+async def _pace(due: float) -> None:
+    """Sleep until `due` (a `time.perf_counter()` value) when it is still ahead."""
+    ahead = due - time.perf_counter()
+    if ahead > 0:
+        await asyncio.sleep(ahead)
 
 
 _gates: dict[str, asyncio.Event] = {}
@@ -276,7 +296,11 @@ async def open_gate(base: str, key: str, client: httpx.AsyncClient | None = None
 # event). Nothing else in a frame can hold it: the codec's JSON has no raw line
 # breaks, and a keep-alive comment or a `retry:` block has no `id:` line.
 _ID_LINE = b"\nid: "
-_EDGE = len(_ID_LINE) - 1  # bytes of one read kept to find an `id:` line cut by the next
+# Every SSE message with data has one `data:` line (runstream's after its
+# `event:` line, the UI protocols' after their `id:` line; the AI SDK's closing
+# `data: [DONE]` after a blank line or a chunk-size line), and no other line
+# starts with it: counting these counts the messages a client hands out.
+DATA_LINE = b"\ndata: "
 _TAIL = 512  # bytes of the stream kept for the final check: more than one frame
 _TS = b'"ts":'
 COUNT_EVERY = 16  # connect_readers: one reader in this many counts every frame
@@ -287,9 +311,11 @@ class SseCounter(asyncio.Protocol):
 
     No parsing. Every reader keeps the last bytes of the stream and, at the
     end, checks the id of the last frame. With `count`, it also counts the
-    frames' `id:` lines with `bytes.count`, plus those cut in two by the
-    boundary between reads (found in the few bytes either side of it), and the
-    count must equal the number of events: no frame lost, none repeated.
+    frames' `id:` lines (or the lines starting with `marker`: `DATA_LINE`
+    counts the messages with data) with `bytes.count`, plus those cut in two
+    by the boundary between reads (found in the few bytes either side of it),
+    and the count must equal the number of frames: no frame lost, none
+    repeated.
     Counting is the costly part: `bytes.count` scans about 1.6 GB/s here,
     0.14 us per 230-byte frame, as much as the server spends on a frame at a
     thousand readers, which is why `connect_readers` has only a sample of its
@@ -304,7 +330,13 @@ class SseCounter(asyncio.Protocol):
     """
 
     def __init__(
-        self, host: str, path: str, *, count: bool = True, lags: array[float] | None = None
+        self,
+        host: str,
+        path: str,
+        *,
+        count: bool = True,
+        lags: array[float] | None = None,
+        marker: bytes = _ID_LINE,
     ) -> None:
         loop = asyncio.get_running_loop()
         self.request = (
@@ -313,6 +345,8 @@ class SseCounter(asyncio.Protocol):
         ).encode()
         self.count = count
         self.lags = lags
+        self.marker = marker
+        self.edge = len(marker) - 1  # bytes of a read kept to find a marker cut by the next
         self.started: asyncio.Future[None] = loop.create_future()
         self.done: asyncio.Future[None] = loop.create_future()
         self.events = 0
@@ -333,9 +367,8 @@ class SseCounter(asyncio.Protocol):
                 self.error = data[:200].decode(errors="replace")
             self.started.set_result(None)
         if self.count:
-            self.events += data.count(_ID_LINE) + (self.tail[-_EDGE:] + data[:_EDGE]).count(
-                _ID_LINE
-            )
+            marker, edge = self.marker, self.edge
+            self.events += data.count(marker) + (self.tail[-edge:] + data[:edge]).count(marker)
         self.tail = data[-_TAIL:] if len(data) >= _TAIL else (self.tail + data)[-_TAIL:]
 
     def _stamp(self, data: bytes) -> None:
@@ -347,13 +380,12 @@ class SseCounter(asyncio.Protocol):
                 assert self.lags is not None
                 self.lags.append(now - float(data[start + len(_TS) : end]))
 
-    def last_id(self) -> int | None:
-        """The id of the last event received, or None."""
+    def last_id(self) -> str | None:
+        """The id of the last frame received (`"12"`, or `"12.3"` in a UI protocol), or None."""
         at = self.tail.rfind(_ID_LINE)
         if at < 0:
             return None
-        line = self.tail[at + len(_ID_LINE) :].partition(b"\n")[0]
-        return int(line) if line.isdigit() else None
+        return self.tail[at + len(_ID_LINE) :].partition(b"\n")[0].decode(errors="replace")
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.started.done():
@@ -363,18 +395,23 @@ class SseCounter(asyncio.Protocol):
 
 
 async def connect_readers(
-    port: int, path: str, count: int, lags: array[float] | None = None
+    port: int,
+    path: str,
+    count: int,
+    lags: array[float] | None = None,
+    marker: bytes = _ID_LINE,
 ) -> list[SseCounter]:
     """`count` readers of `path`, each connected and past the response's first bytes.
 
-    Reader 0, `COUNT_EVERY`, 2 * `COUNT_EVERY`, ... count every frame.
+    Reader 0, `COUNT_EVERY`, 2 * `COUNT_EVERY`, ... count every frame (every
+    line starting with `marker`).
     """
     loop = asyncio.get_running_loop()
     host = f"127.0.0.1:{port}"
 
     async def one(i: int) -> SseCounter:
         _, reader = await loop.create_connection(
-            lambda: SseCounter(host, path, count=i % COUNT_EVERY == 0, lags=lags),
+            lambda: SseCounter(host, path, count=i % COUNT_EVERY == 0, lags=lags, marker=marker),
             "127.0.0.1",
             port,
         )
@@ -390,19 +427,20 @@ async def connect_readers(
     return readers
 
 
-async def wait_readers(readers: list[SseCounter], events: int) -> None:
+async def wait_readers(readers: list[SseCounter], events: int, last: str | None = None) -> None:
     """Wait until every reader's response ended; check that each got the whole stream.
 
-    Every reader: the last frame has id `events - 1`; a counting reader: it
-    got `events` frames.
+    Every reader: the last frame has id `last` (default `events - 1`); a
+    counting reader: it got `events` frames.
     """
     await asyncio.gather(*(r.done for r in readers))
+    want = str(events - 1) if last is None else last
     for r in readers:
-        if r.error or r.last_id() != events - 1 or (r.count and r.events != events):
-            got = f"{r.events} events, " if r.count else ""
+        if r.error or r.last_id() != want or (r.count and r.events != events):
+            got = f"{r.events} frames, " if r.count else ""
             raise SystemExit(
-                f"reader got {got}the last with id {r.last_id()}; expected {events} events,"
-                f" the last with id {events - 1}; {r.error or 'no error'}"
+                f"reader got {got}the last with id {r.last_id()}; expected {events} frames,"
+                f" the last with id {want}; {r.error or 'no error'}"
             )
 
 

@@ -14,6 +14,7 @@ Example:
 from typing import TYPE_CHECKING, Any
 
 from . import ops as ops
+from . import protocols as protocols
 from ._schema import ArgumentError, SchemaError
 from .agents import MaxTurnsExceeded, Tool, UnknownToolError, agent_tool, create_agent, tool
 from .buses import HistoryGone, MemoryBus, RunRecord, UnknownRun, open_bus

@@ -24,7 +24,7 @@ from ..events import (
     Usage,
     Workflow,
 )
-from ._frame import Frame, operator
+from ._frame import Encoding, Frame, operator
 
 __all__ = ["AgUiTranslator", "to_ag_ui"]
 
@@ -42,7 +42,11 @@ def to_ag_ui(thread_id: str | None = None) -> Callable[[Observable[Event]], Obse
     return operator(lambda: AgUiTranslator(thread_id))
 
 
-class AgUiTranslator:
+_TEXT = '{"type":"TEXT_MESSAGE_CONTENT","messageId":'
+_THOUGHT = '{"type":"REASONING_MESSAGE_CONTENT","messageId":'
+
+
+class AgUiTranslator(Encoding):
     """Turns one root run's events, fed in `seq` order, into AG-UI events."""
 
     def __init__(self, thread_id: str | None = None) -> None:
@@ -50,22 +54,41 @@ class AgUiTranslator:
         self.run_id = ""
         self.root = ""
         self.open: set[str] = set()  # message ids with a START sent
-        self.steps: dict[str, dict[str, str | None]] = {}  # "run:node" -> its owner
+        self.steps: dict[tuple[str, str], str] = {}  # (run id, node) -> the node, open
         self.links: dict[str, AgentRunStarted] = {}  # child run id -> its link
         self.usage: dict[str, list[int]] = {}
         self.interrupts: list[dict[str, Any]] = []
         self.pending: list[str] = []  # external tool calls the client runs
 
+    def delta(self, event: Event) -> tuple[str, str, str] | None:
+        """A chunk of a root message already started (so its node's step is open too)."""
+        cls = event.__class__
+        if cls is AssistantReply or cls is PlannerThought:
+            chunk: AssistantReply | PlannerThought = event  # type: ignore[assignment]
+            if (
+                not chunk.done
+                and chunk.text
+                and chunk.message_id in self.open
+                and chunk.run.run_id == self.root
+            ):
+                return (_TEXT if cls is AssistantReply else _THOUGHT), chunk.message_id, chunk.text
+        return None
+
     def feed(self, event: Event) -> list[dict[str, Any]]:
+        fast = self.delta(event)
+        if fast is not None:
+            head, mid, text = fast
+            kind = "TEXT_MESSAGE_CONTENT" if head is _TEXT else "REASONING_MESSAGE_CONTENT"
+            return [{"type": kind, "messageId": mid, "delta": text}]
         out: list[dict[str, Any]] = []
         run = event.run
         sub = None if run.run_id == self.root else run.run_id
+        if event.node is not None:
+            self._step(out, event, sub)
         if isinstance(event, AssistantReply | PlannerThought):
             if not event.internal:
-                self._step(out, event, sub)
                 self._text(out, event, sub)
         elif isinstance(event, ToolStart):
-            self._step(out, event, sub)
             self._call(out, event.tool_call_id, event.tool_name, event.payload, sub)
         elif isinstance(event, ToolEnd):
             content = event.result if event.error is None else {"error": event.error.message}
@@ -90,7 +113,6 @@ class AgUiTranslator:
                 value["data"] = event.data
             out.append(_owned({"type": "CUSTOM", "name": "tool_update", "value": value}, sub))
         elif isinstance(event, StateUpdate):
-            self._step(out, event, sub)
             # The conversation goes out as message and tool call events; what
             # else a root node updated is shared state. A value is the node's
             # update as it returned it (a reducer's merge is not applied).
@@ -234,24 +256,22 @@ class AgUiTranslator:
     def _step(self, out: list[dict[str, Any]], event: Event, sub: str | None) -> None:
         """A node's first event in its run opens the node's step."""
         node = event.node
-        if node is None:
-            return
-        key = f"{event.run.run_id}:{node}"
+        assert node is not None
+        key = (event.run.run_id, node)
         if key not in self.steps:
-            self.steps[key] = {"node": node, "sub": sub}
+            self.steps[key] = node
             out.append(_owned({"type": "STEP_STARTED", "stepName": node}, sub))
 
     def _end_step(self, out: list[dict[str, Any]], event: Event, sub: str | None) -> None:
         """A node's `StateUpdate` (it returned) closes its step."""
         node = event.node
-        if node is not None and self.steps.pop(f"{event.run.run_id}:{node}", None) is not None:
+        if node is not None and self.steps.pop((event.run.run_id, node), None) is not None:
             out.append(_owned({"type": "STEP_FINISHED", "stepName": node}, sub))
 
     def _end_steps(self, out: list[dict[str, Any]], run_id: str, sub: str | None) -> None:
         """Steps a run leaves open (a node failed or was cancelled) close with it."""
-        prefix = f"{run_id}:"
-        for key in [k for k in self.steps if k.startswith(prefix)]:
-            node = self.steps.pop(key)["node"]
+        for key in [k for k in self.steps if k[0] == run_id]:
+            node = self.steps.pop(key)
             out.append(_owned({"type": "STEP_FINISHED", "stepName": node}, sub))
 
 

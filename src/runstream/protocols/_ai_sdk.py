@@ -23,7 +23,7 @@ from ..events import (
     Usage,
     Workflow,
 )
-from ._frame import Frame, operator
+from ._frame import Encoding, Frame, operator
 
 __all__ = ["AiSdkTranslator", "to_ai_sdk"]
 
@@ -40,7 +40,11 @@ def to_ai_sdk() -> Callable[[Observable[Event]], Observable[Frame]]:
     return operator(AiSdkTranslator)
 
 
-class AiSdkTranslator:
+_TEXT = '{"type":"text-delta","id":'
+_THOUGHT = '{"type":"reasoning-delta","id":'
+
+
+class AiSdkTranslator(Encoding):
     """Turns one root run's events, fed in `seq` order, into UI message chunks."""
 
     def __init__(self) -> None:
@@ -50,7 +54,31 @@ class AiSdkTranslator:
         self.partial: dict[str, str] = {}  # a child's message id -> its text so far
         self.usage = [0, 0]
 
+    def delta(self, event: Event) -> tuple[str, str, str] | None:
+        """A chunk of a root message already started."""
+        cls = event.__class__
+        if cls is AssistantReply or cls is PlannerThought:
+            chunk: AssistantReply | PlannerThought = event  # type: ignore[assignment]
+            if (
+                not chunk.done
+                and chunk.text
+                and chunk.message_id in self.open
+                and chunk.run.run_id == self.root
+            ):
+                return (_TEXT if cls is AssistantReply else _THOUGHT), chunk.message_id, chunk.text
+        return None
+
     def feed(self, event: Event) -> list[dict[str, Any]]:
+        fast = self.delta(event)
+        if fast is not None:
+            head, mid, text = fast
+            return [
+                {
+                    "type": "text-delta" if head is _TEXT else "reasoning-delta",
+                    "id": mid,
+                    "delta": text,
+                }
+            ]
         run = event.run
         if self.root and run.run_id != self.root:
             return self._child(event)

@@ -11,7 +11,16 @@ from reactivex import Observable, abc
 
 from ..events import Event
 
-__all__ = ["Frame", "FrameId", "Translator", "frame_id", "operator", "parse_frame_id", "sse"]
+__all__ = [
+    "Encoding",
+    "Frame",
+    "FrameId",
+    "Translator",
+    "frame_id",
+    "operator",
+    "parse_frame_id",
+    "sse",
+]
 
 
 @attrs.frozen(slots=True)
@@ -45,6 +54,35 @@ class Translator(Protocol):
         """The protocol objects `event` makes (none, one, or several)."""
         ...
 
+    def encode(self, event: Event) -> list[bytes]:
+        """What `feed` makes, as SSE messages (`sse`): what a server sends."""
+        ...
+
+
+class Encoding:
+    """`encode` for a translator, with a fast path for the commonest frame.
+
+    Most of a run is text deltas of messages already started; their frame
+    is written straight to its wire form, at a fraction of a dict's JSON
+    encoding. A translator says which events those are with `delta`.
+    """
+
+    def feed(self, event: Event) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def delta(self, event: Event) -> tuple[str, str, str] | None:
+        """(JSON prefix up to the id, the id, the text) of a plain delta frame, else None."""
+        raise NotImplementedError
+
+    def encode(self, event: Event) -> list[bytes]:
+        seq = event.seq
+        fast = self.delta(event)
+        if fast is not None:
+            head, mid, text = fast
+            line = f'{head}{_string(mid)},"delta":{_string(text)}}}'
+            return [f"id: {seq}\ndata: {line}\n\n".encode()]
+        return [sse(seq, part, data) for part, data in enumerate(self.feed(event))]
+
 
 def frame_id(seq: int, part: int) -> str:
     """`"{seq}"` for part 0, `"{seq}.{part}"` after."""
@@ -68,11 +106,14 @@ def parse_frame_id(text: str) -> FrameId:
 
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_string = json.encoder.encode_basestring_ascii
 
 
 def sse(seq: int, part: int, data: dict[str, Any]) -> bytes:
     """One SSE message: `id: {frame id}` and `data: {JSON}`."""
-    return f"id: {frame_id(seq, part)}\ndata: {_dumps(data)}\n\n".encode()
+    if part:
+        return f"id: {seq}.{part}\ndata: {_dumps(data)}\n\n".encode()
+    return f"id: {seq}\ndata: {_dumps(data)}\n\n".encode()
 
 
 def operator(

@@ -26,7 +26,7 @@ from ..graph import CompiledGraph
 from ..ops import Profile, event_filter
 from ..protocols import FrameId, parse_frame_id
 from ..runtime import Runtime
-from ._formats import check_format, format_headers, protocol_frames, protocol_left
+from ._formats import Translations, check_format, format_headers, protocol_left
 from ._page import chat_page
 from ._ui import ag_ui_input, ai_sdk_input
 
@@ -61,6 +61,7 @@ class _Server:
         self.graphs = runtime.graphs
         self.auth = auth
         self.limits = limits
+        self.translations = Translations()
         # (graph, chat id, principal) -> the chat's latest run, for useChat's resume.
         self.chats: dict[tuple[str, str, str | None], str] = {}
 
@@ -137,9 +138,7 @@ class _Server:
         if format == "runstream":
             frames = self.frames(run_id, None, profile)
         else:
-            frames = protocol_frames(
-                self.bus, run_id, format, None, self.show(profile), self.limits.heartbeat
-            )
+            frames = self.protocol(run_id, format, None, profile)
 
         async def body() -> AsyncIterator[bytes]:
             finished = False
@@ -160,6 +159,29 @@ class _Server:
             body(),
             media_type="text/event-stream",
             headers={**_SSE_HEADERS, **format_headers(format), "X-Run-Id": run_id},
+        )
+
+    def protocol(
+        self, run_id: str, format: str, after: FrameId | None, profile: Profile | None
+    ) -> AsyncIterator[bytes]:
+        """The run in a protocol format after frame `after`, as SSE writes."""
+        return self.translations.frames(
+            self.bus,
+            run_id,
+            format,
+            after,
+            self.show(profile),
+            None if profile is None else profile.name,
+            self.limits.heartbeat,
+        )
+
+    async def protocol_left(
+        self, run_id: str, format: str, after: FrameId, profile: Profile | None
+    ) -> bool:
+        """Whether an ended run has frames after `after` in `format`."""
+        name = None if profile is None else profile.name
+        return await protocol_left(
+            self.translations, self.bus, run_id, format, after, self.show(profile), name
         )
 
     @staticmethod
@@ -446,19 +468,16 @@ def create_app(
                     f"events of run {run_id} before seq {record.oldest} are no longer kept; "
                     f"the {format} format needs the whole run",
                 )
-            show = server.show(profile)
             if (
                 record.finished
                 and position is not None
                 and position[0] >= record.events - 1
-                and not await protocol_left(server.bus, run_id, format, position, show)
+                and not await server.protocol_left(run_id, format, position, profile)
             ):
                 return Response(status_code=204, headers=headers)
             if request.method == "HEAD":
                 return Response(media_type="text/event-stream", headers=headers)
-            body = protocol_frames(
-                server.bus, run_id, format, position, show, server.limits.heartbeat
-            )
+            body = server.protocol(run_id, format, position, profile)
             return StreamingResponse(body, media_type="text/event-stream", headers=headers)
         if record.finished and after is not None and after >= record.events - 1:
             # A finished run with nothing left: 204 tells an EventSource to stop.
@@ -519,12 +538,10 @@ def create_app(
         if (
             record.finished
             and position is not None
-            and not await protocol_left(server.bus, run_id, "ai-sdk", position, None)
+            and not await server.protocol_left(run_id, "ai-sdk", position, None)
         ):
             return Response(status_code=204, headers=_SSE_HEADERS)
-        body = protocol_frames(
-            server.bus, run_id, "ai-sdk", position, None, server.limits.heartbeat
-        )
+        body = server.protocol(run_id, "ai-sdk", position, None)
         headers = {**_SSE_HEADERS, **format_headers("ai-sdk"), "X-Run-Id": run_id}
         return StreamingResponse(body, media_type="text/event-stream", headers=headers)
 

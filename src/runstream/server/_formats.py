@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
+from contextlib import aclosing
 from typing import Any
 
 from starlette.exceptions import HTTPException
 
 from ..buses import HistoryGone, RunBus
 from ..codec import DecodeError
-from ..protocols import FORMATS, FrameId, sse, translator
+from ..protocols import FORMATS, FrameId, translator
 
-__all__ = ["DONE", "check_format", "format_headers", "protocol_frames", "protocol_left"]
+__all__ = ["DONE", "Translations", "check_format", "format_headers", "protocol_left"]
 
 _log = logging.getLogger("runstream.server")
 
@@ -36,59 +37,109 @@ def format_headers(format: str) -> dict[str, str]:
     return _AI_SDK_HEADERS if format == "ai-sdk" else {}
 
 
-async def protocol_frames(
-    bus: RunBus,
-    run_id: str,
-    format: str,
-    after: FrameId | None,
-    show: Callable[[Any], Any] | None,
-    heartbeat: float | None,
-    thread_id: str | None = None,
-) -> AsyncIterator[bytes]:
-    """The run's frames in `format` after frame `after`, as SSE writes.
+class _Translated:
+    """One run's frames in one format, encoded once and shared by its readers.
 
-    A protocol's frames depend on what came before (a message's start, the
-    steps open), so the run is translated from its first event and the frames
-    up to `after` are left out: a resume is exact at any frame. Ends with
-    `data: [DONE]` for the AI SDK once the run has ended.
+    Every reader reads the run from its first event, in `seq` order, so the
+    translator's state at any `seq` is the same whoever gets there first:
+    the first reader to reach an event translates and encodes it, the others
+    take its frames. Kept while a reader is reading.
     """
-    translate = translator(format, thread_id=thread_id).feed
-    skip_seq, skip_part = after if after is not None else (-1, 0)
-    retry = b"retry: 1000\n"
-    try:
-        async for batch in bus.read(run_id, None, heartbeat=heartbeat):
-            if not batch:
-                yield b": keep-alive\n\n"
-                continue
-            out: list[bytes] = []
-            for entry in batch:
-                event = entry.event
-                if show is not None:
-                    event = show(event)
-                    if event is None:
-                        continue
-                seq = event.seq
-                for part, data in enumerate(translate(event)):
-                    if seq < skip_seq or (seq == skip_seq and part <= skip_part):
-                        continue
-                    out.append(sse(seq, part, data))
-            if out:
-                yield retry + b"".join(out)
-                retry = b""
-    except HistoryGone:
-        return
-    except DecodeError as exc:
-        _log.warning("run %s: ending its stream at an unreadable entry: %s", run_id, exc)
-        return
-    if format == "ai-sdk":
-        yield retry + DONE
+
+    __slots__ = ("encode", "frames", "readers")
+
+    def __init__(self, encode: Callable[[Any], list[bytes]]) -> None:
+        self.encode = encode
+        self.frames: list[list[bytes]] = []  # per seq: its frames as SSE messages
+        self.readers = 0
+
+    def of(self, seq: int, event: Any) -> list[bytes]:
+        """The SSE messages of the event at `seq` (None: hidden by the profile)."""
+        frames = self.frames
+        if seq < len(frames):
+            return frames[seq]
+        while len(frames) < seq:  # never happens in order; kept aligned if it does
+            frames.append([])
+        made = [] if event is None else self.encode(event)
+        frames.append(made)
+        return made
+
+
+class Translations:
+    """The runs being read in a protocol format, by (run, format, profile)."""
+
+    def __init__(self) -> None:
+        self.runs: dict[tuple[str, str, str | None], _Translated] = {}
+
+    async def frames(
+        self,
+        bus: RunBus,
+        run_id: str,
+        format: str,
+        after: FrameId | None,
+        show: Callable[[Any], Any] | None,
+        profile: str | None,
+        heartbeat: float | None,
+    ) -> AsyncGenerator[bytes, None]:
+        """The run's frames in `format` after frame `after`, as SSE writes.
+
+        A protocol's frames depend on what came before (a message's start,
+        the steps open), so the run is read from its first event and the
+        frames up to `after` are left out: a resume is exact at any frame.
+        Ends with `data: [DONE]` for the AI SDK once the run has ended.
+        """
+        key = (run_id, format, profile)
+        shared = self.runs.get(key)
+        if shared is None:
+            shared = self.runs[key] = _Translated(translator(format).encode)
+        shared.readers += 1
+        skip_seq, skip_part = after if after is not None else (-1, 0)
+        retry = b"retry: 1000\n"
+        try:
+            async for batch in bus.read(run_id, None, heartbeat=heartbeat):
+                if not batch:
+                    yield b": keep-alive\n\n"
+                    continue
+                out: list[bytes] = []
+                for entry in batch:
+                    event = entry.event
+                    seq = event.seq
+                    if show is not None:
+                        event = show(event)
+                    made = shared.of(seq, event)
+                    if seq > skip_seq:
+                        out += made
+                    elif seq == skip_seq:
+                        out += made[skip_part + 1 :]
+                if out:
+                    yield retry + b"".join(out)
+                    retry = b""
+        except HistoryGone:
+            return
+        except DecodeError as exc:
+            _log.warning("run %s: ending its stream at an unreadable entry: %s", run_id, exc)
+            return
+        finally:
+            shared.readers -= 1
+            if not shared.readers and self.runs.get(key) is shared:
+                del self.runs[key]
+        if format == "ai-sdk":
+            yield retry + DONE
 
 
 async def protocol_left(
-    bus: RunBus, run_id: str, format: str, after: FrameId, show: Callable[[Any], Any] | None
+    translations: Translations,
+    bus: RunBus,
+    run_id: str,
+    format: str,
+    after: FrameId,
+    show: Callable[[Any], Any] | None,
+    profile: str | None,
 ) -> bool:
     """Whether an ended run has frames after `after` in `format`."""
-    async for chunk in protocol_frames(bus, run_id, format, after, show, None):
-        if b"data: {" in chunk:
-            return True
+    frames = translations.frames(bus, run_id, format, after, show, profile, None)
+    async with aclosing(frames):
+        async for chunk in frames:
+            if b"data: {" in chunk:
+                return True
     return False
