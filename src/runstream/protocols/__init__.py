@@ -36,8 +36,13 @@ FORMATS = ("runstream", "ag-ui", "ai-sdk")
 """The stream formats the server speaks (`?format=`)."""
 
 
-def translator(format: str, *, thread_id: str | None = None) -> Translator:
+def translator(
+    format: str, *, thread_id: str | None = None, message_id: str | None = None
+) -> Translator:
     """A fresh translator for `format` (`"ag-ui"` or `"ai-sdk"`).
+
+    `thread_id` is AG-UI's `threadId`; `message_id` the AI SDK's assistant
+    message id (both default to what the run says).
 
     Raises:
         ValueError: `format` is not a protocol format.
@@ -45,5 +50,5 @@ def translator(format: str, *, thread_id: str | None = None) -> Translator:
     if format == "ag-ui":
         return AgUiTranslator(thread_id)
     if format == "ai-sdk":
-        return AiSdkTranslator()
+        return AiSdkTranslator(message_id)
     raise ValueError(f"unknown format {format!r}; formats: {', '.join(FORMATS)}")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from reactivex import Observable
@@ -59,6 +59,8 @@ class AgUiTranslator(Encoding):
         self.usage: dict[str, list[int]] = {}
         self.interrupts: list[dict[str, Any]] = []
         self.pending: list[str] = []  # external tool calls the client runs
+        self.said: dict[tuple[str, str | None], str] = {}  # (run, node) -> its last reply
+        self.parents: dict[str, str] = {}  # tool call id -> the assistant message it is in
 
     def delta(self, event: Event) -> tuple[str, str, str] | None:
         """A chunk of a root message already started (so its node's step is open too)."""
@@ -75,6 +77,7 @@ class AgUiTranslator(Encoding):
         return None
 
     def feed(self, event: Event) -> list[dict[str, Any]]:
+        """The AG-UI events `event` makes (none, one, or several)."""
         fast = self.delta(event)
         if fast is not None:
             head, mid, text = fast
@@ -123,6 +126,7 @@ class AgUiTranslator(Encoding):
             ]
             if sub is None and delta:
                 out.append({"type": "STATE_DELTA", "delta": delta})
+            self._turn(event)
             self._end_step(out, event, sub)
         elif isinstance(event, Custom):
             out.append(_owned({"type": "CUSTOM", "name": event.name, "value": event.data}, sub))
@@ -237,17 +241,48 @@ class AgUiTranslator(Encoding):
         if event.done:
             self.open.discard(mid)
             if reply:
+                self.said[(event.run.run_id, event.node)] = mid
                 out.append(_owned({"type": "TEXT_MESSAGE_END", "messageId": mid}, sub))
             else:
                 out.append(_owned({"type": "REASONING_MESSAGE_END", "messageId": mid}, sub))
                 out.append(_owned({"type": "REASONING_END", "messageId": mid}, sub))
 
+    def _turn(self, event: StateUpdate) -> None:
+        """Note which assistant message each tool call of a model turn belongs to.
+
+        A node's update lists the assistant message it added with its tool
+        calls; the text of that message is the reply the node just streamed.
+        Each call's TOOL_CALL_START names it as `parentMessageId`, so that a
+        client keeps one assistant message per turn (the AG-UI client makes a
+        message per tool call otherwise, and sends them back as separate
+        turns). A turn without text is named after its first call.
+        """
+        said = self.said.pop((event.run.run_id, event.node), None)
+        messages = event.updates.get("messages")
+        if not isinstance(messages, list):
+            return
+        for message in messages:
+            if not isinstance(message, Mapping) or message.get("role") != "assistant":
+                continue
+            calls = message.get("tool_calls")
+            if not isinstance(calls, list):
+                continue
+            ids = [
+                c["tool_call_id"]
+                for c in calls
+                if isinstance(c, Mapping) and isinstance(c.get("tool_call_id"), str)
+            ]
+            for call_id in ids:
+                self.parents[call_id] = said or ids[0]
+
     def _call(
         self, out: list[dict[str, Any]], call_id: str, name: str, payload: Any, sub: str | None
     ) -> None:
-        out.append(
-            _owned({"type": "TOOL_CALL_START", "toolCallId": call_id, "toolCallName": name}, sub)
-        )
+        start = {"type": "TOOL_CALL_START", "toolCallId": call_id, "toolCallName": name}
+        parent = self.parents.pop(call_id, None)
+        if parent is not None:
+            start["parentMessageId"] = parent
+        out.append(_owned(start, sub))
         out.append(
             _owned({"type": "TOOL_CALL_ARGS", "toolCallId": call_id, "delta": _dumps(payload)}, sub)
         )

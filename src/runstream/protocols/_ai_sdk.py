@@ -45,14 +45,21 @@ _THOUGHT = '{"type":"reasoning-delta","id":'
 
 
 class AiSdkTranslator(Encoding):
-    """Turns one root run's events, fed in `seq` order, into UI message chunks."""
+    """Turns one root run's events, fed in `seq` order, into UI message chunks.
 
-    def __init__(self) -> None:
+    `message_id` is the assistant message the run writes (`start.messageId`):
+    the one a request continues, or by default the run's id.
+    """
+
+    def __init__(self, message_id: str | None = None) -> None:
+        self.message_id = message_id
         self.root = ""
         self.open: set[str] = set()
         self.children: dict[str, dict[str, Any]] = {}  # run id -> its data-subagent part
         self.partial: dict[str, str] = {}  # a child's message id -> its text so far
         self.usage = [0, 0]
+        self.handed_over = False  # the run ended handing tool calls to the client
+        self.called = False  # the current step has tool calls
 
     def delta(self, event: Event) -> tuple[str, str, str] | None:
         """A chunk of a root message already started."""
@@ -69,6 +76,7 @@ class AiSdkTranslator(Encoding):
         return None
 
     def feed(self, event: Event) -> list[dict[str, Any]]:
+        """The UI message chunks `event` makes (none, one, or several)."""
         fast = self.delta(event)
         if fast is not None:
             head, mid, text = fast
@@ -80,11 +88,16 @@ class AiSdkTranslator(Encoding):
                 }
             ]
         run = event.run
+        if isinstance(event, Usage):  # the whole tree's, as AG-UI's RUN_FINISHED counts
+            self.usage[0] += event.input_tokens
+            self.usage[1] += event.output_tokens
+            return []
         if self.root and run.run_id != self.root:
             return self._child(event)
         if isinstance(event, AssistantReply | PlannerThought):
             return [] if event.internal else self._text(event)
         if isinstance(event, ToolStart):
+            self.called = True
             return _call(event.tool_call_id, event.tool_name, event.payload)
         if isinstance(event, ToolEnd):
             if event.error is not None:
@@ -123,10 +136,6 @@ class AiSdkTranslator(Encoding):
                     "transient": True,
                 }
             ]
-        if isinstance(event, Usage):
-            self.usage[0] += event.input_tokens
-            self.usage[1] += event.output_tokens
-            return []
         if isinstance(event, AgentRunStarted):
             self.children[event.child_run_id] = {
                 "runId": event.child_run_id,
@@ -141,6 +150,7 @@ class AiSdkTranslator(Encoding):
             question = {"requestId": event.request_id, "question": event.question}
             return [{"type": "data-await", "id": event.request_id, "data": question}]
         if isinstance(event, AwaitExternalTools):
+            self.called = self.handed_over = True
             out: list[dict[str, Any]] = []
             for call in event.calls:
                 out += _call(call.tool_call_id, call.tool_name, call.payload)
@@ -153,7 +163,8 @@ class AiSdkTranslator(Encoding):
         phase = event.phase
         if phase is Phase.STARTED and not self.root:
             self.root = event.run.run_id
-            return [{"type": "start", "messageId": self.root}, {"type": "start-step"}]
+            mid = self.message_id or self.root
+            return [{"type": "start", "messageId": mid}, {"type": "start-step"}]
         if phase is Phase.COMPLETED:
             finish: dict[str, Any] = {"type": "finish", "finishReason": "stop"}
             if any(self.usage):
@@ -176,6 +187,13 @@ class AiSdkTranslator(Encoding):
         mid = event.message_id
         kind = "text" if isinstance(event, AssistantReply) else "reasoning"
         if mid not in self.open:
+            if self.called:
+                # Text after tool calls is the next model turn: a step of its own,
+                # as the AI SDK makes one step per model call. useChat's
+                # lastAssistantMessageIsCompleteWithToolCalls looks at the last
+                # step only: with the calls in it, it would send the chat again.
+                self.called = False
+                out += [{"type": "finish-step"}, {"type": "start-step"}]
             self.open.add(mid)
             out.append({"type": f"{kind}-start", "id": mid})
         if event.text:

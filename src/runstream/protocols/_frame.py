@@ -9,6 +9,7 @@ from typing import Any, Protocol
 import attrs
 from reactivex import Observable, abc
 
+from .._observable import LeanObservable
 from ..events import Event
 
 __all__ = [
@@ -106,7 +107,7 @@ def parse_frame_id(text: str) -> FrameId:
 
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-_string = json.encoder.encode_basestring_ascii
+_string = json.encoder.encode_basestring  # UTF-8 kept, as in every other frame
 
 
 def sse(seq: int, part: int, data: dict[str, Any]) -> bytes:
@@ -137,6 +138,6 @@ def operator(
                 on_next, observer.on_error, observer.on_completed, scheduler=scheduler
             )
 
-        return Observable(subscribe)
+        return LeanObservable(subscribe)
 
     return apply

@@ -6,7 +6,7 @@ import contextlib
 import inspect
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import anyio
@@ -64,6 +64,8 @@ class _Server:
         self.translations = Translations()
         # (graph, chat id, principal) -> the chat's latest run, for useChat's resume.
         self.chats: dict[tuple[str, str, str | None], str] = {}
+        # run id -> the AI SDK assistant message it continues (useChat's messageId).
+        self.continued: dict[str, str] = {}
 
     # --- who is asking ------------------------------------------------------------
 
@@ -130,6 +132,8 @@ class _Server:
         self.chats[key] = run_id
         while len(self.chats) > _CHATS_KEPT:
             del self.chats[next(iter(self.chats))]
+        while len(self.continued) > _CHATS_KEPT:
+            del self.continued[next(iter(self.continued))]
 
     def stream(
         self, run_id: str, format: str, profile: Profile | None, *, cancel_on_leave: bool
@@ -163,7 +167,7 @@ class _Server:
 
     def protocol(
         self, run_id: str, format: str, after: FrameId | None, profile: Profile | None
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncGenerator[bytes, None]:
         """The run in a protocol format after frame `after`, as SSE writes."""
         return self.translations.frames(
             self.bus,
@@ -173,16 +177,15 @@ class _Server:
             self.show(profile),
             None if profile is None else profile.name,
             self.limits.heartbeat,
+            self.continued.get(run_id) if format == "ai-sdk" else None,
         )
 
     async def protocol_left(
         self, run_id: str, format: str, after: FrameId, profile: Profile | None
     ) -> bool:
         """Whether an ended run has frames after `after` in `format`."""
-        name = None if profile is None else profile.name
-        return await protocol_left(
-            self.translations, self.bus, run_id, format, after, self.show(profile), name
-        )
+        frames = self.protocol(run_id, format, after, profile)
+        return await protocol_left(frames)
 
     @staticmethod
     def show(profile: Profile | None) -> Callable[[Any], Any] | None:
@@ -409,10 +412,12 @@ def create_app(
 ) -> Starlette:
     """A Starlette app that runs `graphs` and streams their events.
 
-    Routes: `POST /runs`, `GET /runs/{run_id}/events` (SSE), `GET
-    /runs/{run_id}/ws` (WebSocket), `POST /runs/stream`, `POST
-    /runs/{run_id}/cancel`, `GET /runs/{run_id}`, `GET /graphs` and `GET /`
-    (a chat page). Errors are JSON `{"detail": ...}`.
+    Routes: `POST /runs`, `GET /runs/{run_id}/events` (SSE; `?format=`
+    `runstream`, `ag-ui` or `ai-sdk`), `GET /runs/{run_id}/ws` (WebSocket),
+    `POST /runs/stream`, `POST /runs/{run_id}/cancel`, `GET /runs/{run_id}`,
+    `GET /graphs`, `POST /ag-ui/{graph}` (AG-UI), `POST /ai-sdk/{graph}` and
+    `GET /ai-sdk/{graph}/{chat_id}/stream` (the AI SDK's `useChat`), and
+    `GET /` (a chat page). Errors are JSON `{"detail": ...}`.
 
     Args:
         graphs: the graphs to serve, by name (run by a `Runtime` on `bus`), or
@@ -522,6 +527,9 @@ def create_app(
         graph = request.path_params["graph"]
         start = {"graph": graph, "input": agent_input, "thread_id": chat_id}
         run_id, _ = await server.start(request, who, start)
+        continued = body_json.get("messageId")
+        if isinstance(continued, str) and continued:
+            server.continued[run_id] = continued  # a continuation writes that message
         server.remember_chat((graph, chat_id, who), run_id)
         # Leaving does not stop the run: useChat reconnects to its stream.
         return server.stream(run_id, "ai-sdk", None, cancel_on_leave=False)
@@ -535,6 +543,10 @@ def create_app(
         if record is None or (record.finished and position is None):
             return Response(status_code=204, headers=_SSE_HEADERS)  # no active stream
         assert run_id is not None
+        if record.oldest > 0:
+            raise HTTPException(
+                410, f"events of run {run_id} before seq {record.oldest} are no longer kept"
+            )
         if (
             record.finished
             and position is not None

@@ -80,6 +80,7 @@ class Translations:
         show: Callable[[Any], Any] | None,
         profile: str | None,
         heartbeat: float | None,
+        message_id: str | None = None,
     ) -> AsyncGenerator[bytes, None]:
         """The run's frames in `format` after frame `after`, as SSE writes.
 
@@ -87,11 +88,12 @@ class Translations:
         the steps open), so the run is read from its first event and the
         frames up to `after` are left out: a resume is exact at any frame.
         Ends with `data: [DONE]` for the AI SDK once the run has ended.
+        `message_id` is the AI SDK message the run continues, if any.
         """
         key = (run_id, format, profile)
         shared = self.runs.get(key)
         if shared is None:
-            shared = self.runs[key] = _Translated(translator(format).encode)
+            shared = self.runs[key] = _Translated(translator(format, message_id=message_id).encode)
         shared.readers += 1
         skip_seq, skip_part = after if after is not None else (-1, 0)
         retry = b"retry: 1000\n"
@@ -127,17 +129,8 @@ class Translations:
             yield retry + DONE
 
 
-async def protocol_left(
-    translations: Translations,
-    bus: RunBus,
-    run_id: str,
-    format: str,
-    after: FrameId,
-    show: Callable[[Any], Any] | None,
-    profile: str | None,
-) -> bool:
-    """Whether an ended run has frames after `after` in `format`."""
-    frames = translations.frames(bus, run_id, format, after, show, profile, None)
+async def protocol_left(frames: AsyncGenerator[bytes, None]) -> bool:
+    """Whether `frames` (an ended run's, after a position) hold any frame."""
     async with aclosing(frames):
         async for chunk in frames:
             if b"data: {" in chunk:
