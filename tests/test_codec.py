@@ -89,7 +89,11 @@ OWN_STRATEGIES: dict[type[Any], dict[str, st.SearchStrategy[Any]]] = {
         "child_run_id": text,
         "child_agent": text,
     },
-    rs.AwaitClarification: {"request_id": text, "question": text},
+    rs.AwaitClarification: {
+        "request_id": text,
+        "question": text,
+        "tool_call": st.none() | tool_calls,
+    },
     rs.AwaitExternalTools: {
         "request_id": text,
         "calls": st.lists(tool_calls, max_size=3).map(tuple),
@@ -617,6 +621,15 @@ SEED_EVENTS: list[Any] = [
         child_agent="b",
     ),
     rs.AwaitClarification(run_id="r", agent="a", seq=8, ts=5.0, request_id="q", question="?"),
+    rs.AwaitClarification(
+        run_id="r",
+        agent="a",
+        seq=8,
+        ts=5.0,
+        request_id="q",
+        question="Send it?",
+        tool_call=rs.ToolCall("c1", "send_mail", {"to": "ann"}),
+    ),
     rs.AwaitExternalTools(
         run_id="r",
         agent="a",

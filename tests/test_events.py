@@ -26,7 +26,7 @@ DESIGN_TABLE: list[tuple[type[Any], str, tuple[str, ...]]] = [
         "agent_run_started",
         ("tool_call_id", "tool_name", "child_run_id", "child_agent"),
     ),
-    (rs.AwaitClarification, "await_clarification", ("request_id", "question")),
+    (rs.AwaitClarification, "await_clarification", ("request_id", "question", "tool_call")),
     (rs.AwaitExternalTools, "await_external_tools", ("request_id", "calls")),
     (rs.StateUpdate, "state_update", ("updates",)),
     (rs.Custom, "custom", ("name", "data")),

@@ -188,6 +188,8 @@ def _plain(value: Any, name: str) -> Any:
         raise EncodeError(f"field '{name}': {value!r} is not a finite number")
     if name == "calls" and (t is tuple or t is list):
         return [_tool_call(call, f"calls[{i}]") for i, call in enumerate(value)]
+    if name == "tool_call" and value is not None:
+        return _tool_call(value, name)
     return _converter.unstructure(value)
 
 

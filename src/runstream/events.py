@@ -308,12 +308,19 @@ class AgentRunStarted(_EventBase):
 
 @attrs.frozen(slots=True, kw_only=True)
 class AwaitClarification(_EventBase):
-    """The run needs an answer from the user to go on."""
+    """The run needs an answer from the user to go on.
+
+    Attributes:
+        request_id: what the answer names.
+        question: what the user is asked.
+        tool_call: the tool call the question is about (an approval), if any.
+    """
 
     type: ClassVar[str] = "await_clarification"
 
     request_id: str
     question: str
+    tool_call: ToolCall | None = None
 
 
 @attrs.frozen(slots=True, kw_only=True)

@@ -8,7 +8,9 @@
 // answers with. Each run is HttpAgent.runAgent(); when a run finishes with
 // pending tool calls (RUN_FINISHED outcome success with pendingToolCallIds),
 // the script adds one tool message per call and runs again. Prints
-// {runs: [{outcome, pendingToolCallIds, newMessages, events}], messages, warnings}.
+// {runs: [{outcome, pendingToolCallIds, newMessages, events, serverRunId}],
+// messages, warnings}; serverRunId is the response's X-Run-Id header (the
+// server's own id of the run, while the events echo the client's runId).
 
 import { HttpAgent } from "@ag-ui/client";
 import { main } from "./lib.mjs";
@@ -16,7 +18,13 @@ import { main } from "./lib.mjs";
 main(async ([url, toolsJson, userText, resultsJson, maxRuns = "4"]) => {
   const tools = JSON.parse(toolsJson);
   const results = JSON.parse(resultsJson);
-  const agent = new HttpAgent({ url, threadId: "js-thread" });
+  const serverRunIds = [];
+  const fetchAndNote = async (...args) => {
+    const response = await fetch(...args);
+    serverRunIds.push(response.headers.get("x-run-id"));
+    return response;
+  };
+  const agent = new HttpAgent({ url, threadId: "js-thread", fetch: fetchAndNote });
   agent.addMessage({ id: "user-1", role: "user", content: userText });
   const runs = [];
   for (let n = 0; n < Number(maxRuns); n++) {
@@ -34,6 +42,7 @@ main(async ([url, toolsJson, userText, resultsJson, maxRuns = "4"]) => {
       },
     );
     run.newMessages = newMessages;
+    run.serverRunId = serverRunIds[n] ?? null;
     runs.push(run);
     if (run.outcome !== "success") {
       throw new Error(`run ${n} ended with outcome ${run.outcome}: ${JSON.stringify(run.events)}`);

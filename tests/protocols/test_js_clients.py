@@ -196,11 +196,26 @@ def locator() -> rs.CompiledGraph:
     return graph.compile()
 
 
+def approver() -> rs.CompiledGraph:
+    """Asks the user to approve a tool call, and stops there."""
+
+    async def ask(state: dict[str, Any], ctx: rs.RunContext) -> None:
+        await ctx.reply("I would like to send the mail.")
+        call = rs.ToolCall("mail-1", "send_mail", {"to": "ann@example.org"})
+        await ctx.interrupt("Send the mail to Ann?", request_id="approve-1", tool_call=call)
+
+    g = rs.StateGraph(name="approver")
+    g.add_node("ask", ask)
+    g.add_edge(rs.START, "ask")
+    return g.compile()
+
+
 def graphs(gate: anyio.Event | None = None) -> dict[str, rs.CompiledGraph]:
     served = {
         "demo": build_demo_agent(0.0),
         "assistant": client_tools_agent(),
         "locator": locator(),
+        "approver": approver(),
     }
     if gate is not None:
         served["gated"] = gated_agent(gate)
@@ -288,12 +303,12 @@ async def test_http_agent_runs_a_client_tool_round_trip() -> None:
             json.dumps({"get_location": "Oslo", "get_time": "12:00"}),
         )
         first, second = out["runs"]
-        run_ids = [
-            next(e["runId"] for e in run["events"] if e["type"] == "RUN_STARTED")
-            for run in out["runs"]
-        ]
-        asked = await run_events(client, run_ids[0])
-        answered = await run_events(client, run_ids[1])
+        # The events echo the client's runId; the server's id is in X-Run-Id.
+        for n, run in enumerate(out["runs"]):
+            started = next(e for e in run["events"] if e["type"] == "RUN_STARTED")
+            assert (started["threadId"], started["runId"]) == ("js-thread", f"js-run-{n}")
+        asked = await run_events(client, first["serverRunId"])
+        answered = await run_events(client, second["serverRunId"])
     # The first run ends waiting for the two calls the client runs.
     calls = tool_calls(asked)
     assert [name for name, _ in calls.values()] == ["get_location", "get_time"]
@@ -384,6 +399,33 @@ async def test_ai_sdk_chat_read_as_use_chat_reads_it() -> None:
         "outputTokens": sum(u.output_tokens for u in usage),
         "totalTokens": sum(u.input_tokens + u.output_tokens for u in usage),
     }
+
+
+async def test_an_approval_is_an_interrupt_and_a_tool_approval_request() -> None:
+    async with server() as client:
+        run_id = await start(client, "approver")
+        assert await wait_status(client, run_id) == "completed"
+        base = f"{client.base_url}/runs/{run_id}/events?format="
+        ag_ui = await run_js("ag_ui_stream.mjs", base + "ag-ui")
+        ai_sdk = await run_js("ai_sdk_stream.mjs", base + "ai-sdk")
+    outcome = ag_ui["frames"][-1]["data"]["outcome"]
+    assert outcome == {
+        "type": "interrupt",
+        "interrupts": [
+            {
+                "id": "approve-1",
+                "reason": "tool_approval",
+                "message": "Send the mail to Ann?",
+                "toolCallId": "mail-1",
+            }
+        ],
+    }
+    [call] = [m for m in ag_ui["messages"] if m.get("toolCalls")]
+    assert call["toolCalls"][0]["function"]["name"] == "send_mail"
+    [part] = [p for p in ai_sdk["message"]["parts"] if p["type"] == "tool-send_mail"]
+    assert part["state"] == "approval-requested"
+    assert part["approval"]["id"] == "approve-1"
+    assert part["input"] == {"to": "ann@example.org"}
 
 
 async def test_use_chat_runs_a_client_tool_round_trip() -> None:

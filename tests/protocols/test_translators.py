@@ -235,3 +235,26 @@ async def test_encoded_frames_are_the_frames_as_sse(make: Any) -> None:
         assert [json.loads(m.data) for m in messages] == frames
         ids = [rs.protocols.frame_id(event.seq, part) for part in range(len(frames))]
         assert [m.id for m in messages] == ids
+
+
+async def test_an_approval_shows_its_tool_call_once_in_both_formats() -> None:
+    call = rs.ToolCall("c1", "send_mail", {"to": "ann"})
+
+    async def ask_then_run(state: dict[str, Any], ctx: rs.RunContext) -> None:
+        await ctx.interrupt("Send it?", request_id="a1", tool_call=call)
+        async with ctx.tool("send_mail", {"to": "ann"}, tool_call_id="c1") as handle:
+            handle.result = "sent"
+
+    app = single(ask_then_run)
+    data = check_ag_ui(await frames(app.run().pipe(ops.to_ag_ui())))
+    assert types(data).count("TOOL_CALL_START") == 1
+    assert data[-1]["outcome"]["interrupts"] == [
+        {"id": "a1", "reason": "tool_approval", "message": "Send it?", "toolCallId": "c1"}
+    ]
+    chunks = [f.data for f in await frames(app.run().pipe(ops.to_ai_sdk()))]
+    assert types(chunks).count("tool-input-start") == 1
+    approval = next(c for c in chunks if c["type"] == "tool-approval-request")
+    assert approval == {"type": "tool-approval-request", "approvalId": "a1", "toolCallId": "c1"}
+    assert types(chunks).index("tool-approval-request") < types(chunks).index(
+        "tool-output-available"
+    )

@@ -331,17 +331,22 @@ class RunContext:
             raise TypeError(f"updates must be a mapping, got {type(updates).__name__}")
         await self._run.emit(StateUpdate, self.node, loose_json(updates))
 
-    async def interrupt(self, question: str, *, request_id: str | None = None) -> str:
+    async def interrupt(
+        self, question: str, *, request_id: str | None = None, tool_call: ToolCall | None = None
+    ) -> str:
         """Emit `AwaitClarification` and `Workflow(awaiting)`; return the request id.
 
         It does not wait: the run ends after this node, and the answer starts
         a new run (how a LangGraph interrupt is resumed). The request id is
-        `request_id`, or a fresh one.
+        `request_id`, or a fresh one. With `tool_call`, the question asks to
+        approve that call (AG-UI and the AI SDK show it as an approval).
         """
         if not isinstance(question, str):
             raise TypeError(f"question must be a str, got {type(question).__name__}")
+        if tool_call is not None and not isinstance(tool_call, ToolCall):
+            raise TypeError(f"tool_call must be a ToolCall, got {type(tool_call).__name__}")
         request_id = request_id or short_id("ask")
-        await self._run.emit(AwaitClarification, self.node, request_id, question)
+        await self._run.emit(AwaitClarification, self.node, request_id, question, tool_call)
         await self._run.emit(Workflow, self.node, Phase.AWAITING, None)
         return request_id
 

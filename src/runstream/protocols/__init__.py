@@ -37,18 +37,22 @@ FORMATS = ("runstream", "ag-ui", "ai-sdk")
 
 
 def translator(
-    format: str, *, thread_id: str | None = None, message_id: str | None = None
+    format: str,
+    *,
+    thread_id: str | None = None,
+    run_id: str | None = None,
+    message_id: str | None = None,
 ) -> Translator:
     """A fresh translator for `format` (`"ag-ui"` or `"ai-sdk"`).
 
-    `thread_id` is AG-UI's `threadId`; `message_id` the AI SDK's assistant
-    message id (both default to what the run says).
+    `thread_id` and `run_id` are AG-UI's `threadId` and `runId`; `message_id`
+    the AI SDK's assistant message id (each defaults to what the run says).
 
     Raises:
         ValueError: `format` is not a protocol format.
     """
     if format == "ag-ui":
-        return AgUiTranslator(thread_id)
+        return AgUiTranslator(thread_id, run_id)
     if format == "ai-sdk":
         return AiSdkTranslator(message_id)
     raise ValueError(f"unknown format {format!r}; formats: {', '.join(FORMATS)}")

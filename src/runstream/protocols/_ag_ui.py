@@ -35,7 +35,7 @@ def to_ag_ui(thread_id: str | None = None) -> Callable[[Observable[Event]], Obse
     """A root run's events as AG-UI events, one `Frame` each.
 
     `thread_id` is `RUN_STARTED.threadId` (default: the run's `thread_id`,
-    else its `run_id`). Child runs are AG-UI subagents: their events carry
+    else its `run_id`); `runId` is the run's id. Child runs are AG-UI subagents: their events carry
     `subagentRunId`. Internal replies and thoughts are left out. See
     docs/protocols/ag-ui.md for the whole mapping.
     """
@@ -47,11 +47,16 @@ _THOUGHT = '{"type":"REASONING_MESSAGE_CONTENT","messageId":'
 
 
 class AgUiTranslator(Encoding):
-    """Turns one root run's events, fed in `seq` order, into AG-UI events."""
+    """Turns one root run's events, fed in `seq` order, into AG-UI events.
 
-    def __init__(self, thread_id: str | None = None) -> None:
+    `thread_id` and `run_id` are what `RUN_STARTED` and `RUN_FINISHED` say
+    (default: the run's thread, else its id; the run's id): a server echoes
+    those of the client's `RunAgentInput`.
+    """
+
+    def __init__(self, thread_id: str | None = None, run_id: str | None = None) -> None:
         self.thread_id = thread_id
-        self.run_id = ""
+        self.run_id = run_id or ""
         self.root = ""
         self.open: set[str] = set()  # message ids with a START sent
         self.steps: dict[tuple[str, str], str] = {}  # (run id, node) -> the node, open
@@ -59,6 +64,7 @@ class AgUiTranslator(Encoding):
         self.usage: dict[str, list[int]] = {}
         self.interrupts: list[dict[str, Any]] = []
         self.pending: list[str] = []  # external tool calls the client runs
+        self.announced: set[str] = set()  # tool calls whose START..END are out
         self.said: dict[tuple[str, str | None], str] = {}  # (run, node) -> its last reply
         self.parents: dict[str, str] = {}  # tool call id -> the assistant message it is in
 
@@ -142,6 +148,11 @@ class AgUiTranslator(Encoding):
                 "reason": "clarification",
                 "message": event.question,
             }
+            call = event.tool_call
+            if call is not None:  # approve this call: the client sees the call first
+                interrupt["reason"] = "tool_approval"
+                interrupt["toolCallId"] = call.tool_call_id
+                self._call(out, call.tool_call_id, call.tool_name, call.payload, sub)
             if sub is not None:
                 interrupt["subagentRunId"] = sub
             self.interrupts.append(interrupt)
@@ -158,10 +169,11 @@ class AgUiTranslator(Encoding):
         run = event.run
         if phase is Phase.STARTED:
             if not self.root:
-                self.root = self.run_id = run.run_id
+                self.root = run.run_id
+                self.run_id = self.run_id or run.run_id
                 thread = self.thread_id or run.thread_id or run.run_id
                 self.thread_id = thread
-                out.append({"type": "RUN_STARTED", "threadId": thread, "runId": run.run_id})
+                out.append({"type": "RUN_STARTED", "threadId": thread, "runId": self.run_id})
                 return
             started: dict[str, Any] = {
                 "type": "SUBAGENT_STARTED",
@@ -278,6 +290,9 @@ class AgUiTranslator(Encoding):
     def _call(
         self, out: list[dict[str, Any]], call_id: str, name: str, payload: Any, sub: str | None
     ) -> None:
+        if call_id in self.announced:
+            return  # shown already, when its approval was asked for
+        self.announced.add(call_id)
         start = {"type": "TOOL_CALL_START", "toolCallId": call_id, "toolCallName": name}
         parent = self.parents.pop(call_id, None)
         if parent is not None:

@@ -59,6 +59,7 @@ class AiSdkTranslator(Encoding):
         self.partial: dict[str, str] = {}  # a child's message id -> its text so far
         self.usage = [0, 0]
         self.handed_over = False  # the run ended handing tool calls to the client
+        self.announced: set[str] = set()  # tool calls whose tool part is out
         self.called = False  # the current step has tool calls
 
     def delta(self, event: Event) -> tuple[str, str, str] | None:
@@ -98,7 +99,7 @@ class AiSdkTranslator(Encoding):
             return [] if event.internal else self._text(event)
         if isinstance(event, ToolStart):
             self.called = True
-            return _call(event.tool_call_id, event.tool_name, event.payload)
+            return self._call(event.tool_call_id, event.tool_name, event.payload)
         if isinstance(event, ToolEnd):
             if event.error is not None:
                 text = f"{event.error.type}: {event.error.message}"
@@ -147,13 +148,21 @@ class AiSdkTranslator(Encoding):
             }
             return [self._subagent(event.child_run_id)]
         if isinstance(event, AwaitClarification):
+            call = event.tool_call
+            if call is not None:  # approve this call: the tool part, then the request
+                approval = {
+                    "type": "tool-approval-request",
+                    "approvalId": event.request_id,
+                    "toolCallId": call.tool_call_id,
+                }
+                return [*self._call(call.tool_call_id, call.tool_name, call.payload), approval]
             question = {"requestId": event.request_id, "question": event.question}
             return [{"type": "data-await", "id": event.request_id, "data": question}]
         if isinstance(event, AwaitExternalTools):
             self.called = self.handed_over = True
             out: list[dict[str, Any]] = []
             for call in event.calls:
-                out += _call(call.tool_call_id, call.tool_name, call.payload)
+                out += self._call(call.tool_call_id, call.tool_name, call.payload)
             return out
         if isinstance(event, Workflow):
             return self._workflow(event)
@@ -247,14 +256,22 @@ class AiSdkTranslator(Encoding):
             return []
         return [self._subagent(run_id)]
 
+    def _call(self, call_id: str, name: str, payload: Any) -> list[dict[str, Any]]:
+        """The tool part of a call, once (an approval may have shown it already)."""
+        if call_id in self.announced:
+            return []
+        self.announced.add(call_id)
+        return [
+            {"type": "tool-input-start", "toolCallId": call_id, "toolName": name},
+            {
+                "type": "tool-input-available",
+                "toolCallId": call_id,
+                "toolName": name,
+                "input": payload,
+            },
+        ]
+
     def _subagent(self, run_id: str) -> dict[str, Any]:
         data = dict(self.children[run_id])
         data["tools"] = [dict(t) for t in data["tools"]]
         return {"type": "data-subagent", "id": run_id, "data": data}
-
-
-def _call(call_id: str, name: str, payload: Any) -> list[dict[str, Any]]:
-    return [
-        {"type": "tool-input-start", "toolCallId": call_id, "toolName": name},
-        {"type": "tool-input-available", "toolCallId": call_id, "toolName": name, "input": payload},
-    ]

@@ -64,8 +64,9 @@ class _Server:
         self.translations = Translations()
         # (graph, chat id, principal) -> the chat's latest run, for useChat's resume.
         self.chats: dict[tuple[str, str, str | None], str] = {}
-        # run id -> the AI SDK assistant message it continues (useChat's messageId).
-        self.continued: dict[str, str] = {}
+        # run id -> the ids its client gave it, for its protocol's frames: AG-UI's
+        # threadId and runId, the AI SDK message it continues (useChat's messageId).
+        self.names: dict[str, dict[str, str]] = {}
 
     # --- who is asking ------------------------------------------------------------
 
@@ -126,14 +127,18 @@ class _Server:
 
     # --- reading runs -------------------------------------------------------------
 
+    def name(self, run: str, **names: str) -> None:
+        """Note the ids a client gave run `run`; the oldest are forgotten past `_CHATS_KEPT`."""
+        self.names[run] = names
+        while len(self.names) > _CHATS_KEPT:
+            del self.names[next(iter(self.names))]
+
     def remember_chat(self, key: tuple[str, str, str | None], run_id: str) -> None:
         """Note a chat's latest run; the oldest chats are forgotten past `_CHATS_KEPT`."""
         self.chats.pop(key, None)
         self.chats[key] = run_id
         while len(self.chats) > _CHATS_KEPT:
             del self.chats[next(iter(self.chats))]
-        while len(self.continued) > _CHATS_KEPT:
-            del self.continued[next(iter(self.continued))]
 
     def stream(
         self, run_id: str, format: str, profile: Profile | None, *, cancel_on_leave: bool
@@ -177,7 +182,7 @@ class _Server:
             self.show(profile),
             None if profile is None else profile.name,
             self.limits.heartbeat,
-            self.continued.get(run_id) if format == "ai-sdk" else None,
+            self.names.get(run_id),
         )
 
     async def protocol_left(
@@ -518,6 +523,7 @@ def create_app(
             "thread_id": thread_id,
         }
         run_id, _ = await server.start(request, who, start)
+        server.name(run_id, thread_id=thread_id, run_id=body_json["runId"])  # echoed back
         return server.stream(run_id, "ag-ui", None, cancel_on_leave=True)
 
     async def ai_sdk_chat(request: Request) -> Response:
@@ -529,7 +535,7 @@ def create_app(
         run_id, _ = await server.start(request, who, start)
         continued = body_json.get("messageId")
         if isinstance(continued, str) and continued:
-            server.continued[run_id] = continued  # a continuation writes that message
+            server.name(run_id, message_id=continued)  # a continuation writes that message
         server.remember_chat((graph, chat_id, who), run_id)
         # Leaving does not stop the run: useChat reconnects to its stream.
         return server.stream(run_id, "ai-sdk", None, cancel_on_leave=False)

@@ -80,7 +80,7 @@ class Translations:
         show: Callable[[Any], Any] | None,
         profile: str | None,
         heartbeat: float | None,
-        message_id: str | None = None,
+        names: dict[str, str] | None = None,
     ) -> AsyncGenerator[bytes, None]:
         """The run's frames in `format` after frame `after`, as SSE writes.
 
@@ -88,12 +88,13 @@ class Translations:
         the steps open), so the run is read from its first event and the
         frames up to `after` are left out: a resume is exact at any frame.
         Ends with `data: [DONE]` for the AI SDK once the run has ended.
-        `message_id` is the AI SDK message the run continues, if any.
+        `names` are the ids the client gave the run (see `translator`): AG-UI's
+        `thread_id` and `run_id`, the AI SDK's `message_id`.
         """
         key = (run_id, format, profile)
         shared = self.runs.get(key)
         if shared is None:
-            shared = self.runs[key] = _Translated(translator(format, message_id=message_id).encode)
+            shared = self.runs[key] = _Translated(translator(format, **(names or {})).encode)
         shared.readers += 1
         skip_seq, skip_part = after if after is not None else (-1, 0)
         retry = b"retry: 1000\n"
