@@ -43,9 +43,11 @@ from .events import (
 from .graph import (
     END,
     START,
+    AlreadyAnswered,
     Command,
     CompiledGraph,
     GraphError,
+    Inbox,
     RoutingError,
     RunCanceled,
     RunContext,
@@ -55,6 +57,7 @@ from .graph import (
     StepLimitError,
     TextStream,
     ToolCallHandle,
+    UnknownRequest,
 )
 from .models import (
     ChatModel,
@@ -182,4 +185,7 @@ __all__ = [
     "replay_jsonl",
     "tool",
     "with_policy",
+    "AlreadyAnswered",
+    "Inbox",
+    "UnknownRequest",
 ]

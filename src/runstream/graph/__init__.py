@@ -15,15 +15,18 @@ from ._builder import StateGraph
 from ._compiled import CompiledGraph
 from ._context import RunContext, TextStream, ToolCallHandle
 from ._errors import GraphError, RoutingError, RunCanceled, RunFailed, StepLimitError
+from ._inbox import AlreadyAnswered, Inbox, UnknownRequest
 from ._spec import END, START, Command
 from ._stream import RunStream
 
 __all__ = [
     "END",
+    "AlreadyAnswered",
     "START",
     "Command",
     "CompiledGraph",
     "GraphError",
+    "Inbox",
     "RoutingError",
     "RunCanceled",
     "RunContext",
@@ -33,4 +36,5 @@ __all__ = [
     "StepLimitError",
     "TextStream",
     "ToolCallHandle",
+    "UnknownRequest",
 ]

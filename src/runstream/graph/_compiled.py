@@ -11,6 +11,7 @@ from ..events import Event, Phase, RunInfo
 from ._context import RunContext
 from ._engine import Run, Tree
 from ._errors import RunCanceled
+from ._inbox import Inbox
 from ._spec import GraphSpec
 from ._stream import RunStream
 
@@ -70,6 +71,7 @@ class CompiledGraph:
         run_id: str | None = None,
         max_steps: int | None = None,
         timeout: float | None = None,
+        inbox: Inbox | None = None,
     ) -> RunStream:
         """A cold stream of this graph's events: each subscription is a new run.
 
@@ -80,6 +82,8 @@ class CompiledGraph:
             max_steps: fail the run after this many steps (default 50).
             timeout: cancel the run after this many seconds; it ends with
                 `Workflow(canceled)` carrying `ErrorInfo(type="TimeoutError")`.
+            inbox: where answers to the run's questions arrive (`ctx.ask`,
+                `ctx.external_tools`): `inbox.answer(request_id, value)`.
 
         Raises:
             TypeError, KeyError: `input` is not a dict of state keys.
@@ -92,6 +96,7 @@ class CompiledGraph:
             run_id=run_id,
             max_steps=steps,
             timeout=timeout,
+            inbox=inbox,
         )
 
     async def invoke(
@@ -102,6 +107,7 @@ class CompiledGraph:
         run_id: str | None = None,
         max_steps: int | None = None,
         timeout: float | None = None,  # noqa: ASYNC109 - the run's own deadline
+        inbox: Inbox | None = None,
     ) -> dict[str, Any]:
         """Run to the end in the current task and return the final state.
 
@@ -114,7 +120,7 @@ class CompiledGraph:
         run = Run(
             self._spec,
             self._spec.initial_state(input),
-            Tree(None, None, RunContext),
+            Tree(None, None, RunContext, inbox),
             info,
             max_steps=steps,
             timeout=timeout,

@@ -8,6 +8,7 @@ from types import TracebackType
 from typing import Any, cast
 
 import anyio
+import anyio.lowlevel
 
 from .._ids import short_id
 from ..codec import EncodeError, jsonable, loose_json
@@ -32,6 +33,7 @@ from ..events import (
 from ..models import ChatModel, Message, generate
 from ._engine import YIELD_EVERY, Run, check_progress
 from ._errors import RunFailed
+from ._inbox import Inbox
 from ._spec import Graph, NodeSpec
 
 __all__ = ["RunContext", "TextStream", "ToolCallHandle"]
@@ -383,7 +385,93 @@ class RunContext:
                 f"phase {value.value!r} is emitted by the runtime, not by nodes; "
                 "end a run by returning, raising, or cancelling"
             )
+        self._run.phase = value
         await self._run.emit(Workflow, self.node, value, None)
+
+    async def ask(
+        self,
+        question: str,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109 - how long the user has: DESIGN.md
+        tool_call: ToolCall | None = None,
+    ) -> Any:
+        """Ask the user and wait for the answer; return it (JSON).
+
+        Emits `AwaitClarification` and `Workflow(awaiting)`; once answered
+        (`inbox.answer(request_id, value)`), a `Workflow` back to the phase
+        the run was in (`planning` if none). With `tool_call`, the question
+        asks to approve that call. After `timeout` seconds without an
+        answer the run ends `canceled`, its error saying so.
+
+        Raises:
+            RuntimeError: the run has no inbox (`app.run(x, inbox=rs.Inbox())`).
+        """
+        if not isinstance(question, str):
+            raise TypeError(f"question must be a str, got {type(question).__name__}")
+        if tool_call is not None and not isinstance(tool_call, ToolCall):
+            raise TypeError(f"tool_call must be a ToolCall, got {type(tool_call).__name__}")
+        request_id = short_id("ask")
+        return await self._await_answer(
+            request_id, timeout, AwaitClarification, request_id, question, tool_call
+        )
+
+    async def external_tools(
+        self,
+        calls: Sequence[ToolCall],
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109 - how long the client has
+    ) -> list[Any]:
+        """Hand tool calls to the client and wait for their results, one per call, in order.
+
+        Emits `AwaitExternalTools` and `Workflow(awaiting)`; the answer is a
+        list with one result per call (`inbox.answer(request_id, [r1, r2])`).
+        Timeout and errors as for `ask`; an answer that is not a list of
+        `len(calls)` results fails the run with a `ValueError` saying so.
+        """
+        calls = tuple(calls)
+        if not calls or not all(isinstance(c, ToolCall) for c in calls):
+            raise TypeError("external_tools needs one or more ToolCall objects")
+        request_id = short_id("tools")
+        results = await self._await_answer(
+            request_id, timeout, AwaitExternalTools, request_id, calls
+        )
+        if not isinstance(results, list) or len(results) != len(calls):
+            raise ValueError(
+                f"the answer to {request_id!r} must be a list of {len(calls)} results, "
+                f"got {results!r}"
+            )
+        return results
+
+    async def _await_answer(
+        self, request_id: str, within: float | None, cls: type[Any], *fields: Any
+    ) -> Any:
+        run = self._run
+        inbox: Inbox | None = run.tree.inbox
+        if inbox is None:
+            raise RuntimeError(
+                "this run has no inbox to take an answer: run it with "
+                "app.run(x, inbox=rs.Inbox()) and answer with inbox.answer(request_id, value)"
+            )
+        if within is not None and not within > 0:
+            raise ValueError(f"timeout must be positive seconds, got {within!r}")
+        slot = inbox._ask(request_id)  # open before the request is out: it can be answered
+        try:
+            await run.emit(cls, self.node, *fields)
+            await run.emit(Workflow, self.node, Phase.AWAITING, None)
+        except BaseException:
+            inbox._close(request_id)
+            raise
+        try:
+            value = await inbox._wait(request_id, slot, within)
+        except TimeoutError:
+            seconds = f"{within:g}"
+            run.request_cancel(
+                ErrorInfo("TimeoutError", f"no answer to {request_id!r} within {seconds}s")
+            )
+            await anyio.lowlevel.checkpoint()  # the cancellation lands here
+            raise
+        await run.emit(Workflow, self.node, run.phase or Phase.PLANNING, None)
+        return value
 
     async def call_agent(
         self,

@@ -31,17 +31,19 @@ ContextFactory = Callable[["Run", NodeSpec], object]
 class Tree:
     """What a root run shares with its children: the seq counter and the consumer."""
 
-    __slots__ = ("context", "disposed", "flow", "on_next", "seq", "tool_ids")
+    __slots__ = ("context", "disposed", "flow", "inbox", "on_next", "seq", "tool_ids")
 
     def __init__(
         self,
         on_next: Callable[[Event], None] | None,
         flow: Flow | None,
         context: ContextFactory,
+        inbox: Any = None,
     ) -> None:
         self.on_next = on_next
         self.flow = flow
         self.context = context
+        self.inbox = inbox  # where answers to the tree's questions arrive
         self.seq = 0
         self.tool_ids: set[str] = set()
         self.disposed = False
@@ -115,10 +117,13 @@ class Run:
         self.timeout = timeout
         self.cancel_scope: anyio.CancelScope | None = None
         self.cancel_requested = False
+        self.cancel_reason: ErrorInfo | None = None
+        self.phase: Phase | None = None  # the last phase a node entered
 
-    def request_cancel(self) -> None:
-        """Stop the run gracefully: it still emits `Workflow(canceled)`."""
+    def request_cancel(self, reason: ErrorInfo | None = None) -> None:
+        """Stop the run gracefully: it still emits `Workflow(canceled)` (with `reason`)."""
         self.cancel_requested = True
+        self.cancel_reason = self.cancel_reason or reason
         if self.cancel_scope is not None:
             self.cancel_scope.cancel()
 
@@ -197,7 +202,7 @@ class Run:
                 ErrorInfo("TimeoutError", f"run timed out after {self.timeout:g}s"),
             )
         elif scope.cancelled_caught:
-            outcome = Outcome(Phase.CANCELED)
+            outcome = Outcome(Phase.CANCELED, self.cancel_reason)
         else:
             outcome = Outcome(Phase.COMPLETED)
         if outcome.phase is Phase.COMPLETED:

@@ -49,8 +49,10 @@ class RunStream(LeanObservable[Event]):
         max_steps: int,
         timeout: float | None,
         buffer: int = 1024,
+        inbox: Any = None,
     ) -> None:
         super().__init__()
+        self._inbox = inbox
         self._spec = spec
         self._state = state
         self._thread_id = thread_id
@@ -91,7 +93,7 @@ class RunStream(LeanObservable[Event]):
             agent=self._spec.name,
             thread_id=self._thread_id,
         )
-        tree = Tree(on_next, flow, RunContext)
+        tree = Tree(on_next, flow, RunContext, self._inbox)
         run = Run(
             self._spec,
             dict(self._state),
