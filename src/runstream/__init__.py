@@ -16,7 +16,15 @@ from typing import TYPE_CHECKING, Any
 from . import ops as ops
 from . import protocols as protocols
 from ._schema import ArgumentError, SchemaError
-from .agents import MaxTurnsExceeded, Tool, UnknownToolError, agent_tool, create_agent, tool
+from .agents import (
+    MaxTurnsExceeded,
+    Tool,
+    ToolDenied,
+    UnknownToolError,
+    agent_tool,
+    create_agent,
+    tool,
+)
 from .buses import HistoryGone, MemoryBus, RunRecord, UnknownRun, open_bus
 from .codec import DecodeError, EncodeError
 from .events import (
@@ -188,4 +196,5 @@ __all__ = [
     "AlreadyAnswered",
     "Inbox",
     "UnknownRequest",
+    "ToolDenied",
 ]

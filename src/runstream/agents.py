@@ -46,6 +46,7 @@ __all__ = [
     "MaxTurnsExceeded",
     "SchemaError",
     "Tool",
+    "ToolDenied",
     "UnknownToolError",
     "agent_tool",
     "create_agent",
@@ -94,9 +95,21 @@ class Tool:
         description: what it does, for the model.
         spec: what a model sees: name, description and parameter schema.
         app: for an agent tool, the graph each call runs as a child run.
+        approval: whether each call is asked to the user first (`ctx.ask`
+            with the call); a denial is an error the model reads.
     """
 
-    __slots__ = ("_args", "_fn", "_inject", "_is_async", "app", "description", "name", "spec")
+    __slots__ = (
+        "_args",
+        "_fn",
+        "_inject",
+        "_is_async",
+        "app",
+        "approval",
+        "description",
+        "name",
+        "spec",
+    )
 
     def __init__(
         self,
@@ -108,6 +121,7 @@ class Tool:
         parameters: Mapping[str, JSON] | None = None,
         inject: Mapping[str, _Injected] | None = None,
         app: CompiledGraph | None = None,
+        approval: bool = False,
     ) -> None:
         self._fn = fn
         self._args = args
@@ -117,6 +131,7 @@ class Tool:
         self.description = description
         self.spec = ToolSpec(name, description, args.schema if parameters is None else parameters)
         self.app = app
+        self.approval = approval
 
     def __repr__(self) -> str:
         return f"Tool({self.name!r})"
@@ -195,7 +210,9 @@ def _injected_params(fn: Callable[..., Any]) -> dict[str, _Injected]:
     return found
 
 
-def _make_tool(fn: Callable[..., Any], name: str | None, description: str | None) -> Tool:
+def _make_tool(
+    fn: Callable[..., Any], name: str | None, description: str | None, approval: bool = False
+) -> Tool:
     if isinstance(fn, Tool):
         raise TypeError(f"{fn!r} is already a tool")
     if not callable(fn):
@@ -211,6 +228,7 @@ def _make_tool(fn: Callable[..., Any], name: str | None, description: str | None
         description=description if description is not None else description_of(fn),
         args=args,
         inject=inject,
+        approval=approval,
     )
 
 
@@ -220,7 +238,7 @@ def tool(fn: Callable[..., Any], /) -> Tool: ...
 
 @overload
 def tool(
-    *, name: str | None = None, description: str | None = None
+    *, name: str | None = None, description: str | None = None, approval: bool = False
 ) -> Callable[[Callable[..., Any]], Tool]: ...
 
 
@@ -230,6 +248,7 @@ def tool(
     *,
     name: str | None = None,
     description: str | None = None,
+    approval: bool = False,
 ) -> Tool | Callable[[Callable[..., Any]], Tool]:
     """Turn a typed function, sync or async, into a [`Tool`][runstream.agents.Tool].
 
@@ -238,6 +257,11 @@ def tool(
     descriptions from a Google-style `Args:` section). A parameter annotated
     `RunContext` or `ToolCallHandle` is not an argument: it receives the run's
     context or the running call (for `await call.update(progress=...)`).
+    With `approval=True`, each call is first put to the user as a question
+    about that call (`ctx.ask(..., tool_call=call)`, so the run needs an
+    inbox); an answer of `True` or `{"approved": true}` runs it, anything
+    else ends it with a `ToolDenied` error the model reads (with the
+    answer's `reason`, if any).
 
     Example:
         ```python
@@ -256,10 +280,10 @@ def tool(
             carry; the message names the parameter.
     """
     if fn is not None:
-        return _make_tool(fn, name, description)
+        return _make_tool(fn, name, description, approval)
 
     def decorate(f: Callable[..., Any]) -> Tool:
-        return _make_tool(f, name, description)
+        return _make_tool(f, name, description, approval)
 
     return decorate
 
@@ -456,7 +480,12 @@ async def _run_call(ctx: RunContext, tools: Mapping[str, Tool], call: ToolCall) 
             else:
                 result = await found._run_child(ctx, text, call.tool_call_id, call.payload)
                 return Message("tool", _content(result), tool_call_id=call.tool_call_id)
+        denied = None
+        if found is not None and found.approval:
+            denied = _denial(await ctx.ask(_approval_question(call), tool_call=call))
         async with ctx.tool(call.tool_name, call.payload, tool_call_id=call.tool_call_id) as handle:
+            if denied is not None:
+                raise denied
             if found is None:
                 known = ", ".join(sorted(tools)) or "none"
                 raise UnknownToolError(f"no tool named {call.tool_name!r} (tools: {known})")
@@ -465,6 +494,23 @@ async def _run_call(ctx: RunContext, tools: Mapping[str, Tool], call: ToolCall) 
     except Exception as exc:
         return Message("tool", _error_text(exc), tool_call_id=call.tool_call_id)
     return Message("tool", _content(result), tool_call_id=call.tool_call_id)
+
+
+class ToolDenied(Exception):
+    """The user did not approve a tool call (`@rs.tool(approval=True)`)."""
+
+
+def _approval_question(call: ToolCall) -> str:
+    return f"Allow {call.tool_name}({json.dumps(call.payload, ensure_ascii=False)})?"
+
+
+def _denial(answer: Any) -> ToolDenied | None:
+    """None when `answer` approves the call; else the error the model reads."""
+    if answer is True or (isinstance(answer, Mapping) and answer.get("approved") is True):
+        return None
+    reason = answer.get("reason") if isinstance(answer, Mapping) else None
+    text = "the user denied this tool call"
+    return ToolDenied(f"{text}: {reason}" if isinstance(reason, str) and reason else text)
 
 
 def create_agent(

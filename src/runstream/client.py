@@ -167,6 +167,21 @@ class RemoteRuns:
         """
         await self._call("POST", f"{_run_path(run_id)}/cancel", run_id=run_id)
 
+    async def answer(self, run_id: str, request_id: str, value: Any) -> None:
+        """Answer a run's question (`AwaitClarification`) or tool calls (`AwaitExternalTools`).
+
+        Raises:
+            RemoteError: no such run or request (404), answered already (409),
+                an answer of the wrong shape (422), or the server could not
+                be reached.
+        """
+        await self._call(
+            "POST",
+            f"{_run_path(run_id)}/answers",
+            {"request_id": request_id, "value": value},
+            run_id=run_id,
+        )
+
     async def status(self, run_id: str) -> dict[str, Any]:
         """The server's record of a run: `{"run_id", "graph", "status", "events"}`.
 

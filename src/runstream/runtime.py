@@ -42,7 +42,7 @@ from .buses import (
 )
 from .codec import jsonable
 from .events import ErrorInfo, Event, Phase, RunInfo, Workflow
-from .graph import CompiledGraph, RunFailed
+from .graph import CompiledGraph, Inbox, RunFailed, UnknownRequest
 from .ops import Profile
 from .ops import profile as shown_as
 from .sinks import Attachment, Sink, SinkPolicy, attach, uses_send_batch, with_policy
@@ -137,6 +137,7 @@ class Runtime:
             for shared, s in zip(self._shared, sinks, strict=True)
         ]
         self._running: dict[str, Attachment[Event]] = {}
+        self._inbox = Inbox()  # answers for the runs executing here
         self._finishing: dict[str, asyncio.Task[None]] = {}
         self._loops: list[asyncio.Task[None]] = []
         self._room: asyncio.Event | None = None
@@ -247,7 +248,8 @@ class Runtime:
         """
         app = self._graph(graph)
         run_id = new_id()
-        stream = app.run(input, thread_id=thread_id, run_id=run_id)  # checks the input
+        # Checks the input.
+        stream = app.run(input, thread_id=thread_id, run_id=run_id, inbox=self._inbox)
         work = self._work_bus()
         queue = self.role == "api" or (self._entered and len(self._running) >= self.concurrency)
         if queue and work is not None:
@@ -308,12 +310,29 @@ class Runtime:
             await work.request_cancel(run_id)
 
     async def answer(self, run_id: str, request_id: str, value: Any) -> None:
-        """Answer a run's `AwaitClarification` / `AwaitExternalTools` (not yet).
+        """Answer a run's `AwaitClarification` / `AwaitExternalTools` request.
+
+        The run's node waiting in `ctx.ask` / `ctx.external_tools` gets
+        `value` (for tool calls, a list with one result per call).
 
         Raises:
-            NotImplementedError: always, until runs can wait for answers.
+            UnknownRun: the bus does not know the run.
+            UnknownRequest: the run does not wait for `request_id` (never
+                asked, answered and gone on, or the run has ended).
+            AlreadyAnswered: the request was answered already.
+            ValueError: the answer to tool calls is not one result per call.
+            NotImplementedError: the run executes in another process: answers
+                do not cross processes yet.
         """
-        raise NotImplementedError("runs cannot wait for answers yet; nothing asks for one")
+        if run_id in self._running:
+            self._inbox.answer(request_id, value, run_id=run_id)
+            return
+        record = await self._record(run_id)
+        if record.finished or record.status == "queued":
+            raise UnknownRequest(f"run {run_id!r} waits for no answer ({record.status})")
+        raise NotImplementedError(
+            f"run {run_id!r} executes in another process; answers do not cross processes yet"
+        )
 
     async def status(self, run_id: str) -> RunRecord | None:
         """The run's record, or None when the bus does not know it."""
@@ -397,7 +416,9 @@ class Runtime:
         try:
             if app is None:
                 raise UnknownGraph(f"this worker has no graph {job.graph!r}")
-            stream = app.run(job.input, thread_id=job.thread_id, run_id=job.run_id)
+            stream = app.run(
+                job.input, thread_id=job.thread_id, run_id=job.run_id, inbox=self._inbox
+            )
         except Exception as exc:  # the run cannot start here: end it, with the reason
             error = ErrorInfo(type(exc).__name__, str(exc))
             await self._end(work, job.run_id, Phase.FAILED, error)
@@ -506,9 +527,24 @@ class _RunLog:
 
     async def send(self, item: Event) -> None:
         await self.bus.append(self.run_id, (item,))
+        await self._status((item,))
 
     async def send_batch(self, items: list[Event]) -> None:
         await self.bus.append(self.run_id, items)
+        await self._status(items)
+
+    async def _status(self, items: Sequence[Event]) -> None:
+        """The record says `awaiting` while the root run waits for an answer."""
+        bus = self.bus
+        if not isinstance(bus, WorkBus):
+            return
+        for item in reversed(items):
+            if type(item) is Workflow and item.run.run_id == self.run_id:
+                phase = item.phase
+                if not phase.is_terminal:
+                    status: RunStatus = "awaiting" if phase is Phase.AWAITING else "running"
+                    await bus.set_status(self.run_id, status)
+                return
 
     async def close(self) -> None:
         return None

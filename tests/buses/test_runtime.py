@@ -123,7 +123,7 @@ async def test_errors_name_what_is_wrong(bus: WorkBus) -> None:
         assert await rt.status("r-x") is None
         with pytest.raises(rs.UnknownRun):
             [e async for e in rt.events("r-x")]
-        with pytest.raises(NotImplementedError):
+        with pytest.raises(rs.UnknownRun):
             await rt.answer("r-x", "q", 1)
 
 

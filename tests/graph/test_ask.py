@@ -72,22 +72,23 @@ async def test_external_tools_return_one_result_per_call() -> None:
     assert back.phase is rs.Phase.PLANNING  # no phase was entered before
 
 
-async def test_a_wrong_number_of_results_fails_the_run_saying_so() -> None:
-    async def node(state: dict[str, Any], ctx: rs.RunContext) -> None:
-        await ctx.external_tools([rs.ToolCall("c1", "get_location")])
+async def test_a_wrong_number_of_results_is_refused_and_the_request_stays_open() -> None:
+    async def node(state: dict[str, Any], ctx: rs.RunContext) -> dict[str, Any]:
+        return {"where": await ctx.external_tools([rs.ToolCall("c1", "get_location")])}
 
     inbox = rs.Inbox()
     events: list[rs.Event] = []
-
-    async def consume() -> None:
-        async for event in single(node).run({}, inbox=inbox):
-            events.append(event)
-            if isinstance(event, rs.AwaitExternalTools):
-                inbox.answer(event.request_id, "Oslo")
-
-    with pytest.raises(rs.RunFailed, match="list of 1 results"):
-        await consume()
+    async for event in single(node).run({}, inbox=inbox):
+        events.append(event)
+        if isinstance(event, rs.AwaitExternalTools):
+            for wrong in ("Oslo", ["Oslo", "Bergen"]):
+                with pytest.raises(ValueError, match="list of 1 results"):
+                    inbox.answer(event.request_id, wrong)
+            with pytest.raises(rs.UnknownRequest, match="in run 'other'"):
+                inbox.answer(event.request_id, ["Oslo"], run_id="other")
+            inbox.answer(event.request_id, ["Oslo"], run_id=event.run_id)
     check_invariants(events)
+    assert events[-2].updates == {"where": ["Oslo"]}  # type: ignore[union-attr]
 
 
 async def test_unknown_and_repeated_answers_are_refused() -> None:

@@ -120,7 +120,7 @@ class CompiledGraph:
         run = Run(
             self._spec,
             self._spec.initial_state(input),
-            Tree(None, None, RunContext, inbox),
+            Tree(None, None, RunContext, inbox, info.run_id),
             info,
             max_steps=steps,
             timeout=timeout,

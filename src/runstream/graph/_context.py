@@ -424,26 +424,26 @@ class RunContext:
         """Hand tool calls to the client and wait for their results, one per call, in order.
 
         Emits `AwaitExternalTools` and `Workflow(awaiting)`; the answer is a
-        list with one result per call (`inbox.answer(request_id, [r1, r2])`).
-        Timeout and errors as for `ask`; an answer that is not a list of
-        `len(calls)` results fails the run with a `ValueError` saying so.
+        list with one result per call (`inbox.answer(request_id, [r1, r2])`:
+        any other answer is refused there, and the request stays open).
+        Timeout and errors as for `ask`.
         """
         calls = tuple(calls)
         if not calls or not all(isinstance(c, ToolCall) for c in calls):
             raise TypeError("external_tools needs one or more ToolCall objects")
         request_id = short_id("tools")
-        results = await self._await_answer(
-            request_id, timeout, AwaitExternalTools, request_id, calls
+        results: list[Any] = await self._await_answer(
+            request_id, timeout, AwaitExternalTools, request_id, calls, results=len(calls)
         )
-        if not isinstance(results, list) or len(results) != len(calls):
-            raise ValueError(
-                f"the answer to {request_id!r} must be a list of {len(calls)} results, "
-                f"got {results!r}"
-            )
         return results
 
     async def _await_answer(
-        self, request_id: str, within: float | None, cls: type[Any], *fields: Any
+        self,
+        request_id: str,
+        within: float | None,
+        cls: type[Any],
+        *fields: Any,
+        results: int | None = None,
     ) -> Any:
         run = self._run
         inbox: Inbox | None = run.tree.inbox
@@ -454,7 +454,8 @@ class RunContext:
             )
         if within is not None and not within > 0:
             raise ValueError(f"timeout must be positive seconds, got {within!r}")
-        slot = inbox._ask(request_id)  # open before the request is out: it can be answered
+        # Open before the request is out: whoever sees it can answer at once.
+        slot = inbox._ask(request_id, run.tree.root_id, results)
         try:
             await run.emit(cls, self.node, *fields)
             await run.emit(Workflow, self.node, Phase.AWAITING, None)

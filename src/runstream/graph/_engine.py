@@ -31,7 +31,7 @@ ContextFactory = Callable[["Run", NodeSpec], object]
 class Tree:
     """What a root run shares with its children: the seq counter and the consumer."""
 
-    __slots__ = ("context", "disposed", "flow", "inbox", "on_next", "seq", "tool_ids")
+    __slots__ = ("context", "disposed", "flow", "inbox", "on_next", "root_id", "seq", "tool_ids")
 
     def __init__(
         self,
@@ -39,8 +39,10 @@ class Tree:
         flow: Flow | None,
         context: ContextFactory,
         inbox: Any = None,
+        root_id: str = "",
     ) -> None:
         self.on_next = on_next
+        self.root_id = root_id  # the root run's id
         self.flow = flow
         self.context = context
         self.inbox = inbox  # where answers to the tree's questions arrive

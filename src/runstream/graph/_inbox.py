@@ -21,9 +21,11 @@ class AlreadyAnswered(RuntimeError):
 
 
 class _Slot:
-    __slots__ = ("answered", "event", "value")
+    __slots__ = ("answered", "event", "results", "run_id", "value")
 
-    def __init__(self) -> None:
+    def __init__(self, run_id: str, results: int | None) -> None:
+        self.run_id = run_id  # the root run of the run that asked
+        self.results = results  # for tool calls: how many results the answer holds
         self.event = anyio.Event()
         self.answered = False
         self.value: Any = None
@@ -53,24 +55,36 @@ class Inbox:
         """The request ids a run waits for now."""
         return [rid for rid, slot in self._open.items() if not slot.answered]
 
-    def answer(self, request_id: str, value: Any) -> None:
+    def answer(self, request_id: str, value: Any, *, run_id: str | None = None) -> None:
         """Answer the request `request_id` with `value` (JSON).
 
+        The answer to tool calls (`AwaitExternalTools`) is a list with one
+        result per call. With `run_id`, the request must be one of that run
+        (its root run's id: a child run asks through its root).
+
         Raises:
-            UnknownRequest: no run waits for `request_id`.
+            UnknownRequest: no run (of `run_id`) waits for `request_id`.
             AlreadyAnswered: it was answered already.
+            ValueError: the answer to tool calls is not a list of one result
+                per call (the request stays open).
         """
         slot = self._open.get(request_id)
-        if slot is None:
-            raise UnknownRequest(f"no run waits for an answer to {request_id!r}")
+        if slot is None or (run_id is not None and slot.run_id != run_id):
+            where = "" if run_id is None else f" in run {run_id!r}"
+            raise UnknownRequest(f"no run waits for an answer to {request_id!r}{where}")
         if slot.answered:
             raise AlreadyAnswered(f"request {request_id!r} was answered already")
+        if slot.results is not None and (not isinstance(value, list) or len(value) != slot.results):
+            raise ValueError(
+                f"the answer to {request_id!r} must be a list of {slot.results} results "
+                f"(one per tool call), got {value!r}"
+            )
         slot.answered = True
         slot.value = value
         slot.event.set()
 
-    def _ask(self, request_id: str) -> _Slot:
-        slot = self._open[request_id] = _Slot()
+    def _ask(self, request_id: str, run_id: str, results: int | None = None) -> _Slot:
+        slot = self._open[request_id] = _Slot(run_id, results)
         return slot
 
     def _close(self, request_id: str) -> None:

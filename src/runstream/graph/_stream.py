@@ -93,7 +93,7 @@ class RunStream(LeanObservable[Event]):
             agent=self._spec.name,
             thread_id=self._thread_id,
         )
-        tree = Tree(on_next, flow, RunContext, self._inbox)
+        tree = Tree(on_next, flow, RunContext, self._inbox, info.run_id)
         run = Run(
             self._spec,
             dict(self._state),

@@ -22,7 +22,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ..buses import Entry, HistoryGone, MemoryBus, RunBus, sse_frames
 from ..codec import DecodeError
-from ..graph import CompiledGraph
+from ..graph import AlreadyAnswered, CompiledGraph, UnknownRequest
 from ..ops import Profile, event_filter
 from ..protocols import FrameId, parse_frame_id
 from ..runtime import Runtime
@@ -419,7 +419,8 @@ def create_app(
 
     Routes: `POST /runs`, `GET /runs/{run_id}/events` (SSE; `?format=`
     `runstream`, `ag-ui` or `ai-sdk`), `GET /runs/{run_id}/ws` (WebSocket),
-    `POST /runs/stream`, `POST /runs/{run_id}/cancel`, `GET /runs/{run_id}`,
+    `POST /runs/stream`, `POST /runs/{run_id}/cancel`, `POST
+    /runs/{run_id}/answers`, `GET /runs/{run_id}`,
     `GET /graphs`, `POST /ag-ui/{graph}` (AG-UI), `POST /ai-sdk/{graph}` and
     `GET /ai-sdk/{graph}/{chat_id}/stream` (the AI SDK's `useChat`), and
     `GET /` (a chat page). Errors are JSON `{"detail": ...}`.
@@ -570,6 +571,28 @@ def create_app(
         await server.runtime.cancel(run_id)
         return JSONResponse({"run_id": run_id, "status": record.status}, status_code=202)
 
+    async def answer_run(request: Request) -> Response:
+        who = await server.principal(request.headers)
+        run_id = request.path_params["run_id"]
+        await server.visible_run(run_id, who)
+        body = await _json_body(request, server.limits.max_body_bytes)
+        request_id = body.get("request_id")
+        if not isinstance(request_id, str) or not request_id:
+            raise HTTPException(422, "field 'request_id': required, a non-empty string")
+        if "value" not in body:
+            raise HTTPException(422, "field 'value': required, the answer (JSON)")
+        try:
+            await server.runtime.answer(run_id, request_id, body["value"])
+        except UnknownRequest as exc:
+            raise HTTPException(404, str(exc)) from None
+        except AlreadyAnswered as exc:
+            raise HTTPException(409, str(exc)) from None
+        except ValueError as exc:
+            raise HTTPException(422, f"field 'value': {exc}") from None
+        except NotImplementedError as exc:
+            raise HTTPException(501, str(exc)) from None
+        return JSONResponse({"run_id": run_id, "request_id": request_id}, status_code=202)
+
     async def run_status(request: Request) -> Response:
         who = await server.principal(request.headers)
         record = await server.visible_run(request.path_params["run_id"], who)
@@ -654,6 +677,7 @@ def create_app(
             Route("/runs/{run_id}", run_status, methods=["GET"]),
             Route("/runs/{run_id}/events", events, methods=["GET"], name="events"),
             Route("/runs/{run_id}/cancel", cancel_run, methods=["POST"]),
+            Route("/runs/{run_id}/answers", answer_run, methods=["POST"]),
             Route("/ag-ui/{graph}", ag_ui_run, methods=["POST"]),
             Route("/ai-sdk/{graph}", ai_sdk_chat, methods=["POST"]),
             Route("/ai-sdk/{graph}/{chat_id}/stream", ai_sdk_resume, methods=["GET"]),
