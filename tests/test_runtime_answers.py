@@ -51,18 +51,3 @@ async def test_a_waiting_run_is_awaiting_until_answered() -> None:
     check_invariants(events)
     terminal(events, rs.Phase.COMPLETED)
     assert events[-2].updates == {"booked": "19:30"}  # type: ignore[union-attr]
-
-
-async def test_only_the_process_executing_a_run_can_answer_it_for_now() -> None:
-    bus = rs.MemoryBus()
-    async with (
-        rs.Runtime({"booker": asking()}, bus=bus, role="api") as api,
-        rs.Runtime({"booker": asking()}, bus=bus, role="worker") as worker,
-    ):
-        run_id = await api.start("booker")
-        async for event in api.events(run_id):
-            if isinstance(event, rs.AwaitClarification):
-                with pytest.raises(NotImplementedError, match="another process"):
-                    await api.answer(run_id, event.request_id, "noon")
-                await worker.answer(run_id, event.request_id, "noon")
-        assert (await api.wait(run_id)).status == "completed"

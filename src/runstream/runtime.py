@@ -41,8 +41,23 @@ from .buses import (
     open_bus,
 )
 from .codec import jsonable
-from .events import ErrorInfo, Event, Phase, RunInfo, Workflow
-from .graph import CompiledGraph, Inbox, RunFailed, UnknownRequest
+from .events import (
+    AwaitClarification,
+    AwaitExternalTools,
+    ErrorInfo,
+    Event,
+    Phase,
+    RunInfo,
+    Workflow,
+)
+from .graph import (
+    AlreadyAnswered,
+    CompiledGraph,
+    Inbox,
+    RunFailed,
+    UnknownRequest,
+    check_results,
+)
 from .ops import Profile
 from .ops import profile as shown_as
 from .sinks import Attachment, Sink, SinkPolicy, attach, uses_send_batch, with_policy
@@ -164,6 +179,7 @@ class Runtime:
             if self.role != "api":
                 self._loops.append(loop.create_task(self._claim_runs(work)))
                 self._loops.append(loop.create_task(self._follow_cancels(work)))
+                self._loops.append(loop.create_task(self._follow_answers(work)))
             self._loops.append(loop.create_task(self._keep_leases(work)))
         return self
 
@@ -313,7 +329,9 @@ class Runtime:
         """Answer a run's `AwaitClarification` / `AwaitExternalTools` request.
 
         The run's node waiting in `ctx.ask` / `ctx.external_tools` gets
-        `value` (for tool calls, a list with one result per call).
+        `value` (for tool calls, a list with one result per call), wherever
+        it executes: a run executing in another process gets it through the
+        bus (checked here against the run's request, kept once on the bus).
 
         Raises:
             UnknownRun: the bus does not know the run.
@@ -321,8 +339,8 @@ class Runtime:
                 asked, answered and gone on, or the run has ended).
             AlreadyAnswered: the request was answered already.
             ValueError: the answer to tool calls is not one result per call.
-            NotImplementedError: the run executes in another process: answers
-                do not cross processes yet.
+            NotImplementedError: the run executes in another process and the
+                bus carries no answers (it is not a `WorkBus`).
         """
         if run_id in self._running:
             self._inbox.answer(request_id, value, run_id=run_id)
@@ -330,9 +348,42 @@ class Runtime:
         record = await self._record(run_id)
         if record.finished or record.status == "queued":
             raise UnknownRequest(f"run {run_id!r} waits for no answer ({record.status})")
-        raise NotImplementedError(
-            f"run {run_id!r} executes in another process; answers do not cross processes yet"
-        )
+        work = self._work_bus()
+        if work is None:
+            raise NotImplementedError(
+                f"run {run_id!r} executes in another process, and {self.bus!r} carries no answers"
+            )
+        # Another process executes it: check the answer against the request on
+        # the bus, then post it there once for that process to take.
+        request = await self._request(run_id, request_id, record.events)
+        if request is None:
+            raise UnknownRequest(f"run {run_id!r} has asked nothing with id {request_id!r}")
+        if isinstance(request, AwaitExternalTools):
+            check_results(request_id, value, len(request.calls))
+        if not await work.post_answer(run_id, request_id, jsonable(value, "value")):
+            raise AlreadyAnswered(f"request {request_id!r} was answered already")
+
+    async def _request(
+        self, run_id: str, request_id: str, events: int
+    ) -> AwaitClarification | AwaitExternalTools | None:
+        """The run's request `request_id`, read from the run's events on the bus."""
+        if events <= 0:
+            return None
+        batches = self.bus.read(run_id, None)
+        try:
+            async for batch in batches:
+                for entry in batch:
+                    event = entry.event
+                    if (
+                        isinstance(event, AwaitClarification | AwaitExternalTools)
+                        and event.request_id == request_id
+                    ):
+                        return event
+                    if event.seq >= events - 1:
+                        return None
+        finally:
+            await _closed(batches)
+        return None
 
     async def status(self, run_id: str) -> RunRecord | None:
         """The run's record, or None when the bus does not know it."""
@@ -444,6 +495,25 @@ class Runtime:
             finally:
                 await _closed(requests)  # its connection now, not when collected
 
+    async def _follow_answers(self, work: WorkBus) -> None:
+        """Give the runs executing here the answers posted to them from any process."""
+        while not self._closed:  # not only cancel: a client library may swallow one
+            posted = work.answers()
+            try:
+                async for run_id, request_id, value in posted:
+                    if run_id in self._running:
+                        self._give(run_id, request_id, value)
+            except Exception as exc:  # a background loop never dies: it says why, then retries
+                _log.warning("listening for answers failed: %s; trying again", exc)
+                await asyncio.sleep(_CLAIM_WAIT)
+            finally:
+                await _closed(posted)
+
+    def _give(self, run_id: str, request_id: str, value: Any) -> None:
+        with contextlib.suppress(UnknownRequest, AlreadyAnswered, ValueError):
+            # Checked when posted; taken already, or the run has gone on.
+            self._inbox.answer(request_id, value, run_id=run_id)
+
     async def _keep_leases(self, work: WorkBus) -> None:
         """Renew the leases of the runs executing here; end runs whose lease lapsed."""
         while not self._closed:  # not only cancel: a client library may swallow one
@@ -453,6 +523,10 @@ class Runtime:
                     for run_id in list(self._running):
                         if await work.cancel_requested(run_id):  # a request we missed
                             self._running[run_id].cancel()
+                        for request_id in self._inbox.waiting_in(run_id):  # answers missed
+                            posted, value = await work.posted_answer(run_id, request_id)
+                            if posted:
+                                self._give(run_id, request_id, value)
                 for run_id in await work.take_expired():
                     await self._end(work, run_id, Phase.FAILED, _lost(run_id, self.lease))
             except Exception as exc:  # a background loop never dies: it says why, then retries
@@ -503,7 +577,7 @@ class Runtime:
         )
 
 
-async def _closed(iterator: AsyncIterator[str]) -> None:
+async def _closed(iterator: AsyncIterator[Any]) -> None:
     close = getattr(iterator, "aclose", None)
     if close is not None:
         await close()

@@ -39,4 +39,18 @@ def ticker() -> rs.CompiledGraph:
     return g.compile()
 
 
-graphs = {"ticker": ticker()}
+async def _book(state: dict[str, Any], ctx: rs.RunContext) -> dict[str, Any]:
+    """Ask a question, then hand a tool call to the client; keep both answers."""
+    when = await ctx.ask("For what time?", timeout=state.get("timeout"))
+    where = await ctx.external_tools([rs.ToolCall("c1", "get_location")])
+    return {"booked": [when, where]}
+
+
+def booker() -> rs.CompiledGraph:
+    g = rs.StateGraph(name="booker")
+    g.add_node("book", _book)
+    g.add_edge(rs.START, "book")
+    return g.compile()
+
+
+graphs = {"ticker": ticker(), "booker": booker()}

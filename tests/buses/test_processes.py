@@ -46,6 +46,16 @@ def processes(*argvs: tuple[str, ...]) -> Iterator[list[Proc]]:
             print(f"--- {' '.join(proc.process.args[3:5])}:\n{''.join(proc.lines)}")  # type: ignore[index]
 
 
+@contextmanager
+def two_apis_and_a_worker(kind: str) -> Iterator[tuple[Proc, Proc]]:
+    """Two `serve --role api` processes and one `worker` on a broker of `kind`."""
+    with broker(kind) as bus:
+        api = ("serve", "_support.apps:graphs", "--bus", bus, "--role", "api", "--port", "0")
+        worker = ("worker", "_support.apps:graphs", "--bus", bus)
+        with processes(api, api, worker) as (api1, api2, _):
+            yield api1, api2
+
+
 def sse_events(body: str) -> list[tuple[int, dict[str, object]]]:
     """(id, event JSON) of each SSE message with data in `body`."""
     out = []
@@ -157,18 +167,15 @@ def test_fifty_drops_to_random_api_processes_lose_and_repeat_nothing(kind: str) 
 
 @pytest.mark.parametrize("kind", ["redis", "nats"])
 def test_a_reader_whose_api_process_is_killed_resumes_on_the_other(kind: str) -> None:
-    with broker(kind) as bus:
-        api = ("serve", "_support.apps:graphs", "--bus", bus, "--role", "api", "--port", "0")
-        worker = ("worker", "_support.apps:graphs", "--bus", bus)
-        with processes(api, api, worker) as (api1, api2, _):
-            run_id = httpx.post(
-                f"{api1.url}/runs",
-                json={"graph": "ticker", "input": {"n": 997, "every": 100, "pause": 0.05}},
-            ).json()["run_id"]
-            first = read_until(f"{api1.url}/runs/{run_id}/events", -1, 300)
-            api1.stop(signal.SIGKILL)  # mid-stream, while the run goes on
-            rest = read_until(f"{api2.url}/runs/{run_id}/events", first[-1][0], 10_000)
-            assert [i for i, _ in first + rest] == list(range(1000))
+    with two_apis_and_a_worker(kind) as (api1, api2):
+        run_id = httpx.post(
+            f"{api1.url}/runs",
+            json={"graph": "ticker", "input": {"n": 997, "every": 100, "pause": 0.05}},
+        ).json()["run_id"]
+        first = read_until(f"{api1.url}/runs/{run_id}/events", -1, 300)
+        api1.stop(signal.SIGKILL)  # mid-stream, while the run goes on
+        rest = read_until(f"{api2.url}/runs/{run_id}/events", first[-1][0], 10_000)
+        assert [i for i, _ in first + rest] == list(range(1000))
 
 
 @pytest.mark.parametrize("kind", ["redis", "nats"])
@@ -268,6 +275,35 @@ def test_leaving_a_stream_and_cancel_route_stops_the_run_on_its_worker(kind: str
             assert ended[-1][1].phase == "canceled"  # type: ignore[union-attr]
             assert [i for i, _ in ended] == list(range(len(ended)))
             assert httpx.get(f"{api2.url}/runs/{run_id}").json()["status"] == "canceled"
+
+
+@pytest.mark.parametrize("kind", ["redis", "nats"])
+def test_an_answer_posted_to_one_api_reaches_the_run_waiting_on_a_worker(kind: str) -> None:
+    with two_apis_and_a_worker(kind) as (api1, api2):
+        started = httpx.post(f"{api1.url}/runs", json={"graph": "booker"}, timeout=10)
+        run_id = started.json()["run_id"]
+        answers = f"{api2.url}/runs/{run_id}/answers"
+        seen: list[str] = []
+        with httpx.stream("GET", f"{api1.url}/runs/{run_id}/events", timeout=30) as live:
+            for line in live.iter_lines():
+                if not line.startswith("data: "):
+                    continue
+                event = loads(line[6:])
+                seen.append(event.type)
+                if event.type == "await_clarification":
+                    wrong = httpx.post(answers, json={"request_id": "ask_x", "value": 1})
+                    assert wrong.status_code == 404, wrong.text
+                    body = {"request_id": event.request_id, "value": "noon"}
+                    assert httpx.post(answers, json=body).status_code == 202
+                    assert httpx.post(answers, json=body).status_code in (404, 409)
+                elif event.type == "await_external_tools":
+                    body = {"request_id": event.request_id, "value": "Oslo"}
+                    assert httpx.post(answers, json=body).status_code == 422
+                    body["value"] = ["Oslo"]
+                    assert httpx.post(answers, json=body).status_code == 202
+        record = httpx.get(f"{api2.url}/runs/{run_id}", timeout=10).json()
+        assert record["status"] == "completed"
+        assert seen[-2:] == ["state_update", "workflow"]
 
 
 @pytest.mark.parametrize("scheme", ["redis", "nats"])

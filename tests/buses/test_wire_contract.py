@@ -81,6 +81,48 @@ async def test_a_run_on_nats_reads_with_a_plain_jetstream_consumer(nats_url: str
         await nc.close()
 
 
+async def test_answers_on_redis_are_a_record_field_and_a_channel(redis_url: str) -> None:
+    bus = rs.RedisBus(redis_url, prefix="wans")
+    client = redis.Redis.from_url(redis_url)
+    pubsub = client.pubsub(ignore_subscribe_messages=True)
+    try:
+        await bus.open("r-1", graph="booker", owner=None)
+        await pubsub.subscribe("wans:answers")
+        assert await bus.post_answer("r-1", "ask_1", {"at": "noon"})
+        message = None
+        while message is None:
+            message = await pubsub.get_message(timeout=5)
+        assert json.loads(message["data"]) == {
+            "run_id": "r-1",
+            "request_id": "ask_1",
+            "value": {"at": "noon"},
+        }
+        kept = await client.hget("wans:record:r-1", "answer:ask_1")
+        assert kept is not None
+        assert json.loads(kept) == {"at": "noon"}
+    finally:
+        await pubsub.aclose()
+        await client.aclose()
+        await bus.aclose()
+
+
+async def test_answers_on_nats_are_in_the_record_and_on_a_subject(nats_url: str) -> None:
+    bus = rs.NatsBus(nats_url, stream="WANS", prefix="wans")
+    nc = await nats.connect(nats_url)
+    try:
+        await bus.open("r-1", graph="booker", owner=None)
+        sub = await nc.subscribe("wans.answers")
+        assert await bus.post_answer("r-1", "ask_1", ["Oslo"])
+        msg = await sub.next_msg(timeout=5)
+        assert json.loads(msg.data) == {"run_id": "r-1", "request_id": "ask_1", "value": ["Oslo"]}
+        kv = await nc.jetstream().key_value("WANS_RUNS")
+        record = json.loads((await kv.get("run.r-1")).value)
+        assert record["answers"] == {"ask_1": ["Oslo"]}
+    finally:
+        await nc.close()
+        await bus.aclose()
+
+
 async def test_a_corrupt_entry_written_by_someone_else_is_a_decode_error_naming_it(
     redis_url: str,
 ) -> None:

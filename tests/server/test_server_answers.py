@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
 import pytest
 
 import runstream as rs
+from _support.apps import booker
 from _support.invariants import check_invariants, terminal
 from _support.server import event_of, frames_of, live, start
 from runstream.client import RemoteError, RemoteRuns
@@ -16,20 +15,8 @@ from runstream.server import create_app
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
 
 
-def asking() -> rs.CompiledGraph:
-    async def book(state: dict[str, Any], ctx: rs.RunContext) -> dict[str, Any]:
-        when = await ctx.ask("For what time?")
-        where = await ctx.external_tools([rs.ToolCall("c1", "get_location")])
-        return {"booked": [when, where]}
-
-    g = rs.StateGraph(name="booker")
-    g.add_node("book", book)
-    g.add_edge(rs.START, "book")
-    return g.compile()
-
-
 async def test_a_run_waits_for_answers_posted_over_http() -> None:
-    async with live(create_app({"booker": asking()})) as client:
+    async with live(create_app({"booker": booker()})) as client:
         run_id = await start(client, "booker")
         events: list[rs.Event] = []
         async with client.stream("GET", f"/runs/{run_id}/events") as response:
@@ -72,7 +59,7 @@ async def answer_tools(client: httpx.AsyncClient, run_id: str, request_id: str) 
 
 
 async def test_remote_runs_answer_and_its_refusals() -> None:
-    async with live(create_app({"booker": asking()})) as client:
+    async with live(create_app({"booker": booker()})) as client:
         remote = RemoteRuns(str(client.base_url))
         async with remote:
             run_id = await remote.start("booker", None)
@@ -95,7 +82,7 @@ async def test_remote_runs_answer_and_its_refusals() -> None:
 
 async def test_answers_need_the_runs_owner() -> None:
     tokens = {"t-ann": "ann", "t-bob": "bob"}
-    async with live(create_app({"booker": asking()}, auth=tokens)) as client:
+    async with live(create_app({"booker": booker()}, auth=tokens)) as client:
         ann = {"Authorization": "Bearer t-ann"}
         run_id = await start(client, "booker", headers=ann)
         bob = {"Authorization": "Bearer t-bob"}

@@ -6,10 +6,11 @@ import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from typing import TypeVar
 
 from reactivex import Observable
 
-from ..events import Event, Workflow
+from ..events import JSON, Event, Workflow
 from ._io import BusSink, bus_events
 from ._protocol import (
     FINISHED,
@@ -145,6 +146,8 @@ class MemoryBus:
         self._jobs: asyncio.Queue[Job] | None = None
         self._cancels: set[str] = set()
         self._listeners: set[asyncio.Queue[str]] = set()
+        self._answers: dict[str, dict[str, JSON]] = {}  # run id -> request id -> answer
+        self._answer_listeners: set[asyncio.Queue[tuple[str, str, JSON]]] = set()
         self._leases: dict[str, float] = {}
 
     async def open(
@@ -287,15 +290,30 @@ class MemoryBus:
         """Whether the run was asked to cancel."""
         return run_id in self._cancels
 
-    async def cancel_requests(self) -> AsyncIterator[str]:
+    def cancel_requests(self) -> AsyncIterator[str]:
         """Run ids asked to cancel, from the time of the call on."""
-        listener: asyncio.Queue[str] = asyncio.Queue()
-        self._listeners.add(listener)
-        try:
-            while True:
-                yield await listener.get()
-        finally:
-            self._listeners.discard(listener)
+        return _listen(self._listeners)
+
+    async def post_answer(self, run_id: str, request_id: str, value: JSON) -> bool:
+        """Keep the answer (once) and tell every listener."""
+        if run_id not in self._logs:
+            raise UnknownRun(run_id)
+        kept = self._answers.setdefault(run_id, {})
+        if request_id in kept:
+            return False
+        kept[request_id] = value
+        for listener in self._answer_listeners:
+            listener.put_nowait((run_id, request_id, value))
+        return True
+
+    async def posted_answer(self, run_id: str, request_id: str) -> tuple[bool, JSON]:
+        """The answer kept for the request, if any."""
+        kept = self._answers.get(run_id, {})
+        return (True, kept[request_id]) if request_id in kept else (False, None)
+
+    def answers(self) -> AsyncIterator[tuple[str, str, JSON]]:
+        """Answers posted, from the time of the call on."""
+        return _listen(self._answer_listeners)
 
     async def renew(self, run_ids: Sequence[str], ttl: float) -> None:
         """Hold the runs' leases for `ttl` more seconds."""
@@ -307,6 +325,7 @@ class MemoryBus:
         """Drop a run's lease."""
         self._leases.pop(run_id, None)
         self._cancels.discard(run_id)
+        self._answers.pop(run_id, None)
 
     async def take_expired(self) -> list[str]:
         """The runs whose lease ran out (each handed out once)."""
@@ -333,3 +352,17 @@ class MemoryBus:
         while len(finished) > self.max_runs:
             run_id, _ = finished.popitem(last=False)
             del logs[run_id]
+
+
+_T = TypeVar("_T")
+
+
+async def _listen(listeners: set[asyncio.Queue[_T]]) -> AsyncIterator[_T]:
+    """What is put to the listeners, from the time of the call on."""
+    listener: asyncio.Queue[_T] = asyncio.Queue()
+    listeners.add(listener)
+    try:
+        while True:
+            yield await listener.get()
+    finally:
+        listeners.discard(listener)

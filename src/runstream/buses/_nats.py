@@ -7,7 +7,8 @@ The layout is a wire contract (docs/transports/nats.md):
   header `Nats-Msg-Id: {run_id}:{seq}`; messages are kept `retention`
   seconds (the stream's `max_age`).
 - key-value bucket `{stream}_RUNS`: `run.{run_id}` holds the run's record
-  (JSON: `graph`, `owner`, `thread_id`, `status`, `cancel`); a record
+  (JSON: `graph`, `owner`, `thread_id`, `status`, `cancel`, `answers`: the
+  answer to each request, by request id, set once); a record
   unchanged for `retention` seconds expires (the executing process rewrites
   it with each lease renewal).
 - key-value bucket `{stream}_LEASES`: `{run_id}` holds the end of the
@@ -15,6 +16,8 @@ The layout is a wire contract (docs/transports/nats.md):
 - work-queue stream `{stream}_JOBS` (subject `{prefix}.jobs`), read by the
   durable pull consumer `workers`: one message per queued run (JSON).
 - subject `{prefix}.cancel` (core NATS): a run id per cancel request.
+- subject `{prefix}.answers` (core NATS): JSON `{"run_id", "request_id",
+  "value"}` per answer.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from urllib.parse import urlsplit
 from reactivex import Observable
 
 from ..codec import DecodeError, dumps, loads
-from ..events import Event
+from ..events import JSON, Event
 from ._io import BusSink, bus_events
 from ._protocol import (
     FINISHED,
@@ -574,6 +577,52 @@ class NatsBus:
             async for msg in sub.messages:
                 cancelled_meanwhile()
                 yield msg.data.decode()
+        finally:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+
+    async def post_answer(self, run_id: str, request_id: str, value: JSON) -> bool:
+        """Keep the answer in the run's record (once: compare-and-set) and publish it."""
+        kept = await self._retry(lambda: self._keep_answer(run_id, request_id, value))
+        if kept is None:
+            raise UnknownRun(run_id)
+        if not kept:
+            return False
+        message = {"run_id": run_id, "request_id": request_id, "value": value}
+        await self._nc.publish(f"{self.prefix}.answers", json.dumps(message).encode())
+        return True
+
+    async def _keep_answer(self, run_id: str, request_id: str, value: JSON) -> bool | None:
+        while True:
+            found = await self._get(run_id)
+            if found is None:
+                return None
+            record, revision = found
+            answers = record.setdefault("answers", {})
+            if request_id in answers:
+                return False
+            answers[request_id] = value
+            try:
+                await self._kv.update(f"run.{run_id}", json.dumps(record).encode(), last=revision)
+                return True
+            except KeyWrongLastSequenceError:
+                continue  # changed meanwhile: read it again
+
+    async def posted_answer(self, run_id: str, request_id: str) -> tuple[bool, JSON]:
+        """The answer kept in the run's record, if any."""
+        found = await self._get(run_id)
+        answers = {} if found is None else found[0].get("answers") or {}
+        return (True, answers[request_id]) if request_id in answers else (False, None)
+
+    async def answers(self) -> AsyncIterator[tuple[str, str, JSON]]:
+        """Answers published on the answers subject, from the time of the call on."""
+        await self._ready()
+        sub = await self._nc.subscribe(f"{self.prefix}.answers")
+        try:
+            async for msg in sub.messages:
+                cancelled_meanwhile()
+                posted = json.loads(msg.data)
+                yield posted["run_id"], posted["request_id"], posted["value"]
         finally:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()

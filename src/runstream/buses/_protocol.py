@@ -12,7 +12,7 @@ from typing import Any, Literal, Protocol, TypeGuard, TypeVar, runtime_checkable
 import attrs
 
 from ..codec import dumps
-from ..events import Event, Workflow
+from ..events import JSON, Event, Workflow
 
 __all__ = [
     "Entry",
@@ -314,6 +314,21 @@ class WorkBus(RunBus, Protocol):
 
     def cancel_requests(self) -> AsyncIterator[str]:
         """The ids of runs someone asks to cancel, as the requests come (from any process)."""
+
+    async def post_answer(self, run_id: str, request_id: str, value: JSON) -> bool:
+        """Keep the answer to a run's request and tell every process; once only.
+
+        Returns False, keeping nothing, when the request has an answer already.
+
+        Raises:
+            UnknownRun: the bus does not know the run.
+        """
+
+    async def posted_answer(self, run_id: str, request_id: str) -> tuple[bool, JSON]:
+        """`(True, value)` when the request has an answer kept; `(False, None)` otherwise."""
+
+    def answers(self) -> AsyncIterator[tuple[str, str, JSON]]:
+        """`(run_id, request_id, value)` of the answers posted, as they come (any process)."""
 
     async def renew(self, run_ids: Sequence[str], ttl: float) -> None:
         """Hold (or extend) this process's lease on each run for `ttl` seconds."""

@@ -7,17 +7,21 @@ language can read a run with `XRANGE` / `XREAD`.
   field `event` holding the event's codec JSON.
 - `{prefix}:record:{run_id}`: a hash: `graph`, `owner`, `thread_id` (absent
   when None), `status`, `events` (the next seq), `cancel` (`1` once a cancel
-  was asked for).
+  was asked for), `answer:{request_id}` (the JSON answer to a request, set
+  once).
 - `{prefix}:queue`: a stream of queued runs (field `job`, JSON), read by the
   consumer group `workers`.
 - `{prefix}:leases`: a sorted set, run id -> the lease's end (Redis server
   time in milliseconds).
 - `{prefix}:cancel`: a pub/sub channel; the message is a run id.
+- `{prefix}:answers`: a pub/sub channel; the message is JSON
+  `{"run_id", "request_id", "value"}`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import uuid
@@ -27,7 +31,7 @@ from typing import Any, TypeVar
 from reactivex import Observable
 
 from ..codec import DecodeError, dumps, loads
-from ..events import Event, Workflow
+from ..events import JSON, Event, Workflow
 from ._io import BusSink, bus_events
 from ._protocol import (
     FINISHED,
@@ -116,6 +120,7 @@ class RedisBus:
         self._queue_key = f"{prefix}:queue"
         self._leases_key = f"{prefix}:leases"
         self._channel = f"{prefix}:cancel"
+        self._answers_channel = f"{prefix}:answers"
         self._consumer = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._set_status = self._redis.register_script(_SET_STATUS)
 
@@ -382,16 +387,45 @@ class RedisBus:
 
     async def cancel_requests(self) -> AsyncIterator[str]:
         """Run ids published on the cancel channel, from the time of the call on."""
+        async for data in self._messages(self._channel):
+            yield data.decode()
+
+    async def _messages(self, channel: str) -> AsyncIterator[bytes]:
+        """What is published on `channel`, from the time of the call on."""
         pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
         try:
-            await pubsub.subscribe(self._channel)
+            await pubsub.subscribe(channel)
             while True:
                 message = await pubsub.get_message(timeout=_IDLE_BLOCK)
                 cancelled_meanwhile()
                 if message is not None and message["type"] == "message":
-                    yield message["data"].decode()
+                    yield message["data"]
         finally:
             await pubsub.aclose()
+
+    async def post_answer(self, run_id: str, request_id: str, value: JSON) -> bool:
+        """Keep the answer in the run's record (once: `HSETNX`) and publish it."""
+        key = self.record_key(run_id)
+        if not await self._retry(lambda: self._redis.exists(key)):
+            raise UnknownRun(run_id)
+        text = json.dumps(value)
+        field = f"answer:{request_id}"
+        if not await self._retry(lambda: self._redis.hsetnx(key, field, text)):
+            return False
+        message = json.dumps({"run_id": run_id, "request_id": request_id, "value": value})
+        await self._retry(lambda: self._redis.publish(self._answers_channel, message))
+        return True
+
+    async def posted_answer(self, run_id: str, request_id: str) -> tuple[bool, JSON]:
+        """The answer kept in the run's record, if any."""
+        found = await self._redis.hget(self.record_key(run_id), f"answer:{request_id}")
+        return (False, None) if found is None else (True, json.loads(found))
+
+    async def answers(self) -> AsyncIterator[tuple[str, str, JSON]]:
+        """Answers published on the answers channel, from the time of the call on."""
+        async for data in self._messages(self._answers_channel):
+            posted = json.loads(data)
+            yield posted["run_id"], posted["request_id"], posted["value"]
 
     async def renew(self, run_ids: Sequence[str], ttl: float) -> None:
         """Set each run's lease to end `ttl` seconds from now (Redis server time)."""

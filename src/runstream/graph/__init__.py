@@ -15,7 +15,7 @@ from ._builder import StateGraph
 from ._compiled import CompiledGraph
 from ._context import RunContext, TextStream, ToolCallHandle
 from ._errors import GraphError, RoutingError, RunCanceled, RunFailed, StepLimitError
-from ._inbox import AlreadyAnswered, Inbox, UnknownRequest
+from ._inbox import AlreadyAnswered, Inbox, UnknownRequest, check_results
 from ._spec import END, START, Command
 from ._stream import RunStream
 
@@ -37,4 +37,5 @@ __all__ = [
     "TextStream",
     "ToolCallHandle",
     "UnknownRequest",
+    "check_results",
 ]

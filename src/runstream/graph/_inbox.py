@@ -6,7 +6,7 @@ from typing import Any
 
 import anyio
 
-__all__ = ["AlreadyAnswered", "Inbox", "UnknownRequest"]
+__all__ = ["AlreadyAnswered", "Inbox", "UnknownRequest", "check_results"]
 
 
 class UnknownRequest(KeyError):
@@ -18,6 +18,19 @@ class UnknownRequest(KeyError):
 
 class AlreadyAnswered(RuntimeError):
     """The request was answered already: an answer counts once."""
+
+
+def check_results(request_id: str, value: Any, results: int) -> None:
+    """Check an answer to tool calls: a list with one result per call.
+
+    Raises:
+        ValueError: it is not.
+    """
+    if not isinstance(value, list) or len(value) != results:
+        raise ValueError(
+            f"the answer to {request_id!r} must be a list of {results} results "
+            f"(one per tool call), got {value!r}"
+        )
 
 
 class _Slot:
@@ -74,14 +87,17 @@ class Inbox:
             raise UnknownRequest(f"no run waits for an answer to {request_id!r}{where}")
         if slot.answered:
             raise AlreadyAnswered(f"request {request_id!r} was answered already")
-        if slot.results is not None and (not isinstance(value, list) or len(value) != slot.results):
-            raise ValueError(
-                f"the answer to {request_id!r} must be a list of {slot.results} results "
-                f"(one per tool call), got {value!r}"
-            )
+        if slot.results is not None:
+            check_results(request_id, value, slot.results)
         slot.answered = True
         slot.value = value
         slot.event.set()
+
+    def waiting_in(self, run_id: str) -> list[str]:
+        """The request ids run `run_id` (a root run, with its children) waits for now."""
+        return [
+            rid for rid, slot in self._open.items() if slot.run_id == run_id and not slot.answered
+        ]
 
     def _ask(self, request_id: str, run_id: str, results: int | None = None) -> _Slot:
         slot = self._open[request_id] = _Slot(run_id, results)
