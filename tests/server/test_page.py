@@ -344,3 +344,66 @@ async def test_page_fits_a_phone_screen(width: int) -> None:
         if width == 420:
             ARTIFACTS.mkdir(exist_ok=True)
             await page.screenshot(path=str(ARTIFACTS / "page-420.png"))
+
+
+def booking_agent() -> Any:
+    import runstream as rs
+
+    @rs.tool
+    async def pick_time(ctx: rs.RunContext) -> str:
+        """Ask the user for a time."""
+        answer: str = await ctx.ask("For what time?")
+        return answer
+
+    @rs.tool(approval=True)
+    def send_mail(to: str) -> str:
+        """Send the confirmation."""
+        return f"sent to {to}"
+
+    model = rs.ScriptedModel(
+        [
+            rs.Turn(tool_calls=[("pick_time", {})]),
+            rs.Turn(tool_calls=[("send_mail", {"to": "ann@example.org"})]),
+            "Booked, and Ann knows.",
+        ]
+    )
+    return rs.create_agent(model, tools=[pick_time, send_mail], name="booker")
+
+
+async def test_page_answers_a_question_and_approves_a_tool_call() -> None:
+    app = create_app({"booker": booking_agent()})
+    async with serving(app) as base, chromium_page() as page:
+        await page.goto(base + "/")
+        await page.fill("#question", "Book a table")
+        await page.click("#send")
+        question = page.locator(".question").first
+        await expect(question.locator(".question-text")).to_have_text("For what time?")
+        await question.locator("input.answer").fill("19:30")
+        await question.locator("button.send-answer").click()
+        await expect(question.locator(".question-said")).to_have_text("You said: 19:30")
+        approval = page.locator(".question").nth(1)
+        await expect(approval.locator(".question-text")).to_contain_text("send_mail")
+        ARTIFACTS.mkdir(exist_ok=True)
+        await page.screenshot(path=str(ARTIFACTS / "page-approval.png"))
+        await approval.locator("button.approve").click()
+        await expect(page.locator("#run-status")).to_have_text("completed")
+        await expect(page.locator(".reply").last).to_contain_text("Booked, and Ann knows.")
+        sent = page.locator('.tool-card[data-tool-name="send_mail"]')
+        await expect(sent).to_have_attribute("data-state", "done")
+        picked = page.locator('.tool-card[data-tool-name="pick_time"] .tool-result pre')
+        await expect(picked).to_contain_text("19:30")
+
+
+async def test_page_denies_a_tool_call() -> None:
+    app = create_app({"booker": booking_agent()})
+    async with serving(app) as base, chromium_page() as page:
+        await page.goto(base + "/")
+        await page.fill("#question", "Book a table")
+        await page.click("#send")
+        await page.locator(".question input.answer").fill("noon")
+        await page.locator(".question button.send-answer").click()
+        await page.locator(".question button.deny").click()
+        await expect(page.locator("#run-status")).to_have_text("completed")
+        denied = page.locator('.tool-card[data-tool-name="send_mail"]')
+        await expect(denied).to_have_attribute("data-state", "error")
+        await expect(denied.locator(".tool-error")).to_contain_text("denied")
