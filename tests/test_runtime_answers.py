@@ -8,7 +8,6 @@ import pytest
 
 import runstream as rs
 from _support.invariants import check_invariants, terminal
-from _support.watch import eventually
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
 
@@ -31,12 +30,9 @@ async def test_a_waiting_run_is_awaiting_until_answered() -> None:
         async for event in rt.events(run_id):
             events.append(event)
             if isinstance(event, rs.AwaitClarification):
-
-                async def awaiting() -> bool:
-                    record = await rt.status(run_id)
-                    return record is not None and record.status == "awaiting"
-
-                await eventually(awaiting, "status awaiting")
+                record = await rt.status(run_id)
+                assert record is not None
+                assert record.status == "awaiting"
                 with pytest.raises(rs.UnknownRequest):
                     await rt.answer(run_id, "ask_nope", 1)
                 await rt.answer(run_id, event.request_id, "19:30")

@@ -600,15 +600,19 @@ class _RunLog:
         self.run_id = run_id
 
     async def send(self, item: Event) -> None:
-        await self.bus.append(self.run_id, (item,))
         await self._status((item,))
+        await self.bus.append(self.run_id, (item,))
 
     async def send_batch(self, items: list[Event]) -> None:
-        await self.bus.append(self.run_id, items)
         await self._status(items)
+        await self.bus.append(self.run_id, items)
 
     async def _status(self, items: Sequence[Event]) -> None:
-        """The record says `awaiting` while the root run waits for an answer."""
+        """The record says `awaiting` while the root run waits for an answer.
+
+        Written before the events: whoever reads a request from the bus
+        finds the record awaiting already.
+        """
         bus = self.bus
         if not isinstance(bus, WorkBus):
             return

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, cast
 
@@ -406,13 +406,11 @@ class RunContext:
         Raises:
             RuntimeError: the run has no inbox (`app.run(x, inbox=rs.Inbox())`).
         """
-        if not isinstance(question, str):
-            raise TypeError(f"question must be a str, got {type(question).__name__}")
-        if tool_call is not None and not isinstance(tool_call, ToolCall):
-            raise TypeError(f"tool_call must be a ToolCall, got {type(tool_call).__name__}")
         request_id = short_id("ask")
         return await self._await_answer(
-            request_id, timeout, AwaitClarification, request_id, question, tool_call
+            request_id,
+            timeout,
+            lambda: self.interrupt(question, request_id=request_id, tool_call=tool_call),
         )
 
     async def external_tools(
@@ -429,11 +427,12 @@ class RunContext:
         Timeout and errors as for `ask`.
         """
         calls = tuple(calls)
-        if not calls or not all(isinstance(c, ToolCall) for c in calls):
-            raise TypeError("external_tools needs one or more ToolCall objects")
         request_id = short_id("tools")
         results: list[Any] = await self._await_answer(
-            request_id, timeout, AwaitExternalTools, request_id, calls, results=len(calls)
+            request_id,
+            timeout,
+            lambda: self.interrupt_tools(calls, request_id=request_id),
+            results=len(calls),
         )
         return results
 
@@ -441,10 +440,11 @@ class RunContext:
         self,
         request_id: str,
         within: float | None,
-        cls: type[Any],
-        *fields: Any,
+        request: Callable[[], Awaitable[str]],
+        *,
         results: int | None = None,
     ) -> Any:
+        """Open the request in the run's inbox, make it (`request()`), wait for the answer."""
         run = self._run
         inbox: Inbox | None = run.tree.inbox
         if inbox is None:
@@ -457,8 +457,7 @@ class RunContext:
         # Open before the request is out: whoever sees it can answer at once.
         slot = inbox._ask(request_id, run.tree.root_id, results)
         try:
-            await run.emit(cls, self.node, *fields)
-            await run.emit(Workflow, self.node, Phase.AWAITING, None)
+            await request()
         except BaseException:
             inbox._close(request_id)
             raise

@@ -42,10 +42,6 @@ def to_ag_ui(thread_id: str | None = None) -> Callable[[Observable[Event]], Obse
     return operator(lambda: AgUiTranslator(thread_id))
 
 
-_TEXT = '{"type":"TEXT_MESSAGE_CONTENT","messageId":'
-_THOUGHT = '{"type":"REASONING_MESSAGE_CONTENT","messageId":'
-
-
 class AgUiTranslator(Encoding):
     """Turns one root run's events, fed in `seq` order, into AG-UI events.
 
@@ -53,6 +49,9 @@ class AgUiTranslator(Encoding):
     (default: the run's thread, else its id; the run's id): a server echoes
     those of the client's `RunAgentInput`.
     """
+
+    kinds = ("TEXT_MESSAGE_CONTENT", "REASONING_MESSAGE_CONTENT")
+    id_key = "messageId"
 
     def __init__(self, thread_id: str | None = None, run_id: str | None = None) -> None:
         self.thread_id = thread_id
@@ -68,27 +67,8 @@ class AgUiTranslator(Encoding):
         self.said: dict[tuple[str, str | None], str] = {}  # (run, node) -> its last reply
         self.parents: dict[str, str] = {}  # tool call id -> the assistant message it is in
 
-    def delta(self, event: Event) -> tuple[str, str, str] | None:
-        """A chunk of a root message already started (so its node's step is open too)."""
-        cls = event.__class__
-        if cls is AssistantReply or cls is PlannerThought:
-            chunk: AssistantReply | PlannerThought = event  # type: ignore[assignment]
-            if (
-                not chunk.done
-                and chunk.text
-                and chunk.message_id in self.open
-                and chunk.run.run_id == self.root
-            ):
-                return (_TEXT if cls is AssistantReply else _THOUGHT), chunk.message_id, chunk.text
-        return None
-
-    def feed(self, event: Event) -> list[dict[str, Any]]:
-        """The AG-UI events `event` makes (none, one, or several)."""
-        fast = self.delta(event)
-        if fast is not None:
-            head, mid, text = fast
-            kind = "TEXT_MESSAGE_CONTENT" if head is _TEXT else "REASONING_MESSAGE_CONTENT"
-            return [{"type": kind, "messageId": mid, "delta": text}]
+    def translate(self, event: Event) -> list[dict[str, Any]]:
+        """The AG-UI events of an event that is not a plain text delta."""
         out: list[dict[str, Any]] = []
         run = event.run
         sub = None if run.run_id == self.root else run.run_id

@@ -40,16 +40,15 @@ def to_ai_sdk() -> Callable[[Observable[Event]], Observable[Frame]]:
     return operator(AiSdkTranslator)
 
 
-_TEXT = '{"type":"text-delta","id":'
-_THOUGHT = '{"type":"reasoning-delta","id":'
-
-
 class AiSdkTranslator(Encoding):
     """Turns one root run's events, fed in `seq` order, into UI message chunks.
 
     `message_id` is the assistant message the run writes (`start.messageId`):
     the one a request continues, or by default the run's id.
     """
+
+    kinds = ("text-delta", "reasoning-delta")
+    id_key = "id"
 
     def __init__(self, message_id: str | None = None) -> None:
         self.message_id = message_id
@@ -62,32 +61,8 @@ class AiSdkTranslator(Encoding):
         self.announced: set[str] = set()  # tool calls whose tool part is out
         self.called = False  # the current step has tool calls
 
-    def delta(self, event: Event) -> tuple[str, str, str] | None:
-        """A chunk of a root message already started."""
-        cls = event.__class__
-        if cls is AssistantReply or cls is PlannerThought:
-            chunk: AssistantReply | PlannerThought = event  # type: ignore[assignment]
-            if (
-                not chunk.done
-                and chunk.text
-                and chunk.message_id in self.open
-                and chunk.run.run_id == self.root
-            ):
-                return (_TEXT if cls is AssistantReply else _THOUGHT), chunk.message_id, chunk.text
-        return None
-
-    def feed(self, event: Event) -> list[dict[str, Any]]:
-        """The UI message chunks `event` makes (none, one, or several)."""
-        fast = self.delta(event)
-        if fast is not None:
-            head, mid, text = fast
-            return [
-                {
-                    "type": "text-delta" if head is _TEXT else "reasoning-delta",
-                    "id": mid,
-                    "delta": text,
-                }
-            ]
+    def translate(self, event: Event) -> list[dict[str, Any]]:
+        """The UI message chunks of an event that is not a plain text delta."""
         run = event.run
         if isinstance(event, Usage):  # the whole tree's, as AG-UI's RUN_FINISHED counts
             self.usage[0] += event.input_tokens

@@ -10,7 +10,7 @@ import attrs
 from reactivex import Observable, abc
 
 from .._observable import LeanObservable
-from ..events import Event
+from ..events import AssistantReply, Event, PlannerThought
 
 __all__ = [
     "Encoding",
@@ -61,28 +61,62 @@ class Translator(Protocol):
 
 
 class Encoding:
-    """`encode` for a translator, with a fast path for the commonest frame.
+    """What both translators share: `feed` with a fast path for the commonest frame.
 
-    Most of a run is text deltas of messages already started; their frame
-    is written straight to its wire form, at a fraction of a dict's JSON
-    encoding. A translator says which events those are with `delta`.
+    Most of a run is text deltas of root messages already started. Such a
+    chunk makes one frame, `{"type": <kind>, <id key>: message_id, "delta":
+    text}`, and `encode` writes it straight to its wire form, at a fraction
+    of a dict's JSON encoding. A translator names the two kinds (text,
+    reasoning) and the id key, keeps `open` (message ids started) and `root`
+    (the root run's id), and translates every other event in `translate`.
     """
 
-    def feed(self, event: Event) -> list[dict[str, Any]]:
+    kinds: tuple[str, str]  # the delta frame's type for a reply, for a thought
+    id_key: str  # the delta frame's key of the message id
+    open: set[str]
+    root: str
+
+    def __init_subclass__(cls) -> None:
+        super().__init_subclass__()
+        text, thought = cls.kinds
+        cls._heads = (f'{{"type":"{text}","{cls.id_key}":', f'{{"type":"{thought}","{cls.id_key}":')
+
+    def translate(self, event: Event) -> list[dict[str, Any]]:
         raise NotImplementedError
 
-    def delta(self, event: Event) -> tuple[str, str, str] | None:
-        """(JSON prefix up to the id, the id, the text) of a plain delta frame, else None."""
-        raise NotImplementedError
+    def delta(self, event: Event) -> tuple[int, str, str] | None:
+        """(0 for a reply, 1 for a thought; message id; text) of a plain delta, else None."""
+        cls = event.__class__
+        if cls is AssistantReply or cls is PlannerThought:
+            chunk: AssistantReply | PlannerThought = event  # type: ignore[assignment]
+            if (
+                not chunk.done
+                and chunk.text
+                and chunk.message_id in self.open
+                and chunk.run.run_id == self.root
+            ):
+                return (0 if cls is AssistantReply else 1), chunk.message_id, chunk.text
+        return None
+
+    def feed(self, event: Event) -> list[dict[str, Any]]:
+        """The protocol objects `event` makes (none, one, or several)."""
+        fast = self.delta(event)
+        if fast is not None:
+            which, mid, text = fast
+            return [{"type": self.kinds[which], self.id_key: mid, "delta": text}]
+        return self.translate(event)
 
     def encode(self, event: Event) -> list[bytes]:
+        """What `feed` makes, as SSE messages."""
         seq = event.seq
         fast = self.delta(event)
         if fast is not None:
-            head, mid, text = fast
-            line = f'{head}{_string(mid)},"delta":{_string(text)}}}'
+            which, mid, text = fast
+            line = f'{self._heads[which]}{_string(mid)},"delta":{_string(text)}}}'
             return [f"id: {seq}\ndata: {line}\n\n".encode()]
         return [sse(seq, part, data) for part, data in enumerate(self.feed(event))]
+
+    _heads: tuple[str, str]
 
 
 def frame_id(seq: int, part: int) -> str:

@@ -32,6 +32,17 @@ def _text(value: Any, field: str) -> str:
     raise _bad(field, "expected a string or a list of content parts")
 
 
+def _messages(body: Mapping[str, Any], kind: str) -> list[tuple[str, Mapping[str, Any]]]:
+    """The body's `messages`, each with where it is (`messages[2]`), checked to be objects."""
+    raw = body.get("messages")
+    if not isinstance(raw, list):
+        raise _bad("messages", f"required, a list of {kind}s")
+    for i, message in enumerate(raw):
+        if not isinstance(message, Mapping):
+            raise _bad(f"messages[{i}]", f"expected a {kind} object")
+    return [(f"messages[{i}]", message) for i, message in enumerate(raw)]
+
+
 def _string(body: Mapping[str, Any], key: str, where: str = "") -> str:
     value = body.get(key)
     if not isinstance(value, str) or not value:
@@ -49,14 +60,8 @@ def ag_ui_input(body: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
     """
     thread_id = _string(body, "threadId")
     _string(body, "runId")
-    raw = body.get("messages")
-    if not isinstance(raw, list):
-        raise _bad("messages", "required, a list of messages")
     messages: list[dict[str, Any]] = []
-    for i, message in enumerate(raw):
-        where = f"messages[{i}]"
-        if not isinstance(message, Mapping):
-            raise _bad(where, "expected a message object")
+    for where, message in _messages(body, "message"):
         role = message.get("role")
         content = _text(message.get("content"), f"{where}.content")
         if role in ("user", "system", "developer"):
@@ -140,16 +145,15 @@ def ai_sdk_input(body: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
     drops the last assistant message first.
     """
     chat_id = _string(body, "id")
-    raw = body.get("messages")
-    if not isinstance(raw, list):
-        raise _bad("messages", "required, a list of UI messages")
-    if body.get("trigger") == "regenerate-message" and raw and _role(raw[-1]) == "assistant":
-        raw = raw[:-1]
+    given = _messages(body, "UI message")
+    if (
+        body.get("trigger") == "regenerate-message"
+        and given
+        and given[-1][1].get("role") == "assistant"
+    ):
+        given = given[:-1]
     messages: list[dict[str, Any]] = []
-    for i, message in enumerate(raw):
-        where = f"messages[{i}]"
-        if not isinstance(message, Mapping):
-            raise _bad(where, "expected a UI message object")
+    for where, message in given:
         role = message.get("role")
         parts = message.get("parts")
         if not isinstance(parts, list):
@@ -161,10 +165,6 @@ def ai_sdk_input(body: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
         else:
             raise _bad(f"{where}.role", f"unknown role {role!r}; roles: user, assistant, system")
     return {"messages": messages}, chat_id
-
-
-def _role(message: Any) -> Any:
-    return message.get("role") if isinstance(message, Mapping) else None
 
 
 def _assistant(parts: list[Any], field: str) -> list[dict[str, Any]]:
