@@ -52,6 +52,7 @@ from .events import (
 )
 from .graph import (
     AlreadyAnswered,
+    Checkpoint,
     CompiledGraph,
     Inbox,
     RunFailed,
@@ -87,7 +88,10 @@ class Runtime:
     """Runs by graph name, their events kept on a bus any process can read.
 
     Use it as `async with rt:` so that it connects to the bus and, for roles
-    `all` and `worker`, executes queued runs. Outside the block, `start` in
+    `all` and `worker`, executes queued runs. A run of a graph compiled with
+    a checkpointer suspends while it waits for an answer (no task holds it;
+    the answer resumes it on any worker) and resumes from its checkpoint when
+    its worker is lost (docs/durability.md). Outside the block, `start` in
     role `all` still executes runs here at once (handy in a test or a script).
 
     Args:
@@ -108,7 +112,8 @@ class Runtime:
         lease: seconds within which a process executing a run renews its lease
             on it. When one lapses (the process was killed), any other process
             of the same bus ends the run with `Workflow(failed)` whose error
-            type is `WorkerLost`.
+            type is `WorkerLost`, or, when the run's graph has a
+            checkpointer, resumes it from its last checkpoint on a worker.
 
     Raises:
         TypeError: a graph is not a `CompiledGraph`, or `bus` is neither a bus
@@ -214,15 +219,24 @@ class Runtime:
             await work.aclose()
 
     async def stop_runs(self, grace: float = 5.0) -> None:
-        """Cancel every run this process executes and return once each has ended.
+        """Stop every run this process executes and return once each has stopped.
 
-        Each ends with `Workflow(canceled)` on the bus; a run that has not
-        ended within `grace` seconds is disposed of (stopped at once).
+        A run of a graph with a checkpointer is handed over: it stops without
+        ending, and is queued to resume from its checkpoint on another worker
+        (or this one, once it runs again). Any other run ends with
+        `Workflow(canceled)` on the bus. A run that has not stopped within
+        `grace` seconds is disposed of (stopped at once).
         """
+        work = self._work_bus()
+        durable = [app for app in self.graphs.values() if app.checkpointer is not None]
+        handed: list[str] = []
         runs = list(self._running.values())
         tasks = [self._finishing[run_id] for run_id in self._running]
-        for attachment in runs:
-            attachment.cancel()
+        for run_id, attachment in list(self._running.items()):
+            if work is not None and any(app.release(run_id) for app in durable):
+                handed.append(run_id)
+            else:
+                attachment.cancel()
         if tasks:
             await asyncio.wait(tasks, timeout=grace)
         for attachment in runs:
@@ -230,6 +244,11 @@ class Runtime:
         for attachment in runs:
             await attachment.wait_closed()
         await asyncio.gather(*tasks, return_exceptions=True)  # leases released
+        for run_id in handed:
+            record = await self.bus.record(run_id)
+            if work is not None and record is not None and not record.finished:
+                job = Job(run_id, record.graph, None, record.thread_id, record.owner, "restarted")
+                await work.enqueue(job)
 
     @property
     def entered(self) -> bool:
@@ -265,7 +284,7 @@ class Runtime:
         app = self._graph(graph)
         run_id = new_id()
         # Checks the input.
-        stream = app.run(input, thread_id=thread_id, run_id=run_id, inbox=self._inbox)
+        stream = self._stream(app, input, thread_id, run_id)
         work = self._work_bus()
         queue = self.role == "api" or (self._entered and len(self._running) >= self.concurrency)
         if queue and work is not None:
@@ -322,8 +341,21 @@ class Runtime:
             return
         record = await self._record(run_id)
         work = self._work_bus()
-        if not record.finished and work is not None:
-            await work.request_cancel(run_id)
+        if record.finished or work is None:
+            return
+        app = self.graphs.get(record.graph)
+        if app is not None and app.checkpointer is not None:
+            checkpoint = await app.load_checkpoint(run_id)
+            if (
+                checkpoint is not None
+                and checkpoint.status == "suspended"
+                and await _claim_wake(work, checkpoint)
+            ):
+                # Nobody executes it: end it here.
+                await app.discard(run_id)
+                await self._end(work, run_id, Phase.CANCELED, None)
+                return
+        await work.request_cancel(run_id)
 
     async def answer(self, run_id: str, request_id: str, value: Any) -> None:
         """Answer a run's `AwaitClarification` / `AwaitExternalTools` request.
@@ -342,10 +374,12 @@ class Runtime:
             NotImplementedError: the run executes in another process and the
                 bus carries no answers (it is not a `WorkBus`).
         """
-        if run_id in self._running:
+        record = await self._record(run_id)
+        app = self.graphs.get(record.graph)
+        durable = app is not None and app.checkpointer is not None
+        if run_id in self._running and not (durable and self._work_bus() is not None):
             self._inbox.answer(request_id, value, run_id=run_id)
             return
-        record = await self._record(run_id)
         if record.finished or record.status == "queued":
             raise UnknownRequest(f"run {run_id!r} waits for no answer ({record.status})")
         work = self._work_bus()
@@ -360,8 +394,15 @@ class Runtime:
             raise UnknownRequest(f"run {run_id!r} has asked nothing with id {request_id!r}")
         if isinstance(request, AwaitExternalTools):
             check_results(request_id, value, len(request.calls))
-        if not await work.post_answer(run_id, request_id, jsonable(value, "value")):
+        value = jsonable(value, "value")
+        if not await work.post_answer(run_id, request_id, value):
             raise AlreadyAnswered(f"request {request_id!r} was answered already")
+        if run_id in self._running:
+            self._give(run_id, request_id, value)  # waiting here in its task
+        if app is not None and app.checkpointer is not None:
+            checkpoint = await app.load_checkpoint(run_id)
+            if checkpoint is not None and checkpoint.status == "suspended":
+                await self._wake(work, app, checkpoint, request_id)
 
     async def _request(
         self, run_id: str, request_id: str, events: int
@@ -437,6 +478,10 @@ class Runtime:
             if work is not None and self._entered:
                 with contextlib.suppress(Exception):  # the lease lapses by itself anyway
                     await work.release(run_id)
+        try:
+            await self._suspended(run_id)
+        except Exception as exc:  # the answer still wakes it: its poster looks too
+            _log.warning("marking run %s suspended failed: %s", run_id, exc)
 
     async def _claim_runs(self, work: WorkBus) -> None:
         """Take queued runs while this process has room for them."""
@@ -459,17 +504,26 @@ class Runtime:
                 return
             await self._run_job(work, job)
 
+    def _stream(
+        self, app: CompiledGraph, input: Any, thread_id: str | None, run_id: str
+    ) -> Observable[Event]:
+        durable = app.checkpointer is not None and self._work_bus() is not None
+        return app.run(
+            input, thread_id=thread_id, run_id=run_id, inbox=self._inbox, suspend=durable
+        )
+
     async def _run_job(self, work: WorkBus, job: Job) -> None:
         record = await work.record(job.run_id)
-        if record is None or record.status != "queued":
+        if record is None or (record.status != "queued" and job.resume is None):
             return  # delivered twice by the broker: another process has it, or it ended
         app = self.graphs.get(job.graph)
         try:
             if app is None:
                 raise UnknownGraph(f"this worker has no graph {job.graph!r}")
-            stream = app.run(
-                job.input, thread_id=job.thread_id, run_id=job.run_id, inbox=self._inbox
-            )
+            if job.resume is not None:
+                await self._resume_here(app, job.run_id, job.resume)
+                return
+            stream = self._stream(app, job.input, job.thread_id, job.run_id)
         except Exception as exc:  # the run cannot start here: end it, with the reason
             error = ErrorInfo(type(exc).__name__, str(exc))
             await self._end(work, job.run_id, Phase.FAILED, error)
@@ -519,7 +573,11 @@ class Runtime:
         while not self._closed:  # not only cancel: a client library may swallow one
             try:
                 if self._running:
-                    await work.renew(list(self._running), self.lease)
+                    held = list(self._running)
+                    await work.renew(held, self.lease)
+                    for run_id in held:
+                        if run_id not in self._running:  # ended meanwhile: its release
+                            await work.release(run_id)  # may have come before the renewal
                     for run_id in list(self._running):
                         if await work.cancel_requested(run_id):  # a request we missed
                             self._running[run_id].cancel()
@@ -528,10 +586,105 @@ class Runtime:
                             if posted:
                                 self._give(run_id, request_id, value)
                 for run_id in await work.take_expired():
-                    await self._end(work, run_id, Phase.FAILED, _lost(run_id, self.lease))
+                    if not await self._take_over(work, run_id):
+                        await self._end(work, run_id, Phase.FAILED, _lost(run_id, self.lease))
             except Exception as exc:  # a background loop never dies: it says why, then retries
                 _log.warning("renewing leases failed: %s; trying again", exc)
             await asyncio.sleep(self.lease / 4)
+
+    # --- durable runs (graphs compiled with a checkpointer) ------------------------------
+
+    async def _suspended(self, run_id: str) -> None:
+        """A run's stream ended: if it stopped at a question, mark it suspended.
+
+        Its events are all on the bus by now, so another process may go on
+        with it. An answer that came meanwhile wakes it at once.
+        """
+        work = self._work_bus()
+        record = await self.bus.record(run_id)
+        if work is None or record is None or record.finished:
+            return
+        app = self.graphs.get(record.graph)
+        if app is None or app.checkpointer is None:
+            return
+        checkpoint = await app.load_checkpoint(run_id)
+        if checkpoint is None or checkpoint.status != "awaiting":
+            return
+        checkpoint.status = "suspended"
+        await app.save_checkpoint(checkpoint)
+        for ask in checkpoint.awaits:
+            if not ask.answered and (await work.posted_answer(run_id, ask.request_id))[0]:
+                await self._wake(work, app, checkpoint, ask.request_id)
+                return
+
+    async def _wake(
+        self, work: WorkBus, app: CompiledGraph, checkpoint: Checkpoint, request_id: str
+    ) -> None:
+        """Resume a suspended run that `request_id`'s answer unblocks, once in all processes.
+
+        Both the process that posts an answer and the one that suspends the
+        run look; the first to claim the wake-up on the bus resumes it.
+        """
+        if request_id not in {a.request_id for a in checkpoint.awaits if not a.answered}:
+            return
+        if not await _claim_wake(work, checkpoint):
+            return  # the other side resumes it (or a cancel ended it)
+        await self._resume(work, app, checkpoint.run_id, "answered")
+
+    async def _take_over(self, work: WorkBus, run_id: str) -> bool:
+        """Resume a run whose worker was lost from its last checkpoint; False if none."""
+        record = await work.record(run_id)
+        app = None if record is None else self.graphs.get(record.graph)
+        if app is None or app.checkpointer is None or record is None or record.finished:
+            return False
+        if await app.load_checkpoint(run_id) is None:
+            return False
+        await self._resume(work, app, run_id, "worker_lost")
+        return True
+
+    async def _resume(self, work: WorkBus, app: CompiledGraph, run_id: str, reason: str) -> None:
+        """Resume here when this process executes runs and has room; else queue it."""
+        if self.role != "api" and len(self._running) < self.concurrency and not self._closed:
+            await self._resume_here(app, run_id, reason)
+            return
+        record = await self._record(run_id)
+        job = Job(run_id, record.graph, None, record.thread_id, record.owner, reason)
+        await work.enqueue(job)
+
+    async def _resume_here(self, app: CompiledGraph, run_id: str, reason: str) -> None:
+        """Go on with a run from its checkpoint, in this process."""
+        work = self._work_bus()
+        checkpoint = await app.load_checkpoint(run_id)
+        record = await self.bus.record(run_id)
+        if work is None or checkpoint is None or record is None or record.finished:
+            return  # it ended meanwhile
+        answers: dict[str, Any] = {}
+        for ask in checkpoint.awaits:
+            if not ask.answered:
+                posted, value = await work.posted_answer(run_id, ask.request_id)
+                if posted:
+                    answers[ask.request_id] = value
+        tail: list[Event] = []
+        if record.events > checkpoint.step_seq:
+            batches = self.bus.read(run_id, checkpoint.step_seq - 1)
+            try:
+                async for batch in batches:
+                    tail.extend(entry.event for entry in batch)
+                    if tail and tail[-1].seq >= record.events - 1:
+                        break
+            finally:
+                await _closed(batches)
+        stream = app.resume(
+            checkpoint,
+            answers=answers,
+            seq=record.events,
+            tail=tail,
+            reason=reason,
+            inbox=self._inbox,
+            suspend=True,
+        )
+        await work.set_status(run_id, "running")
+        await self._execute(run_id, stream)
 
     async def _end(self, work: WorkBus, run_id: str, phase: Phase, error: ErrorInfo | None) -> None:
         """End a run that nobody executes with a terminal `Workflow` at its next seq.
@@ -575,6 +728,15 @@ class Runtime:
             f"Runtime(graphs={sorted(self.graphs)}, bus={self.bus!r}, role={self.role!r}, "
             f"executing={len(self._running)})"
         )
+
+
+async def _claim_wake(work: WorkBus, checkpoint: Checkpoint) -> bool:
+    """Claim, once across every process, what happens to a suspended run next.
+
+    A suspension is known by the seq it stopped at; whoever claims it first
+    (an answer's poster, the suspending process, a cancel) acts on it.
+    """
+    return await work.post_answer(checkpoint.run_id, f"~wake:{checkpoint.seq}", True)
 
 
 async def _closed(iterator: AsyncIterator[Any]) -> None:

@@ -6,7 +6,10 @@ them (run from the `tests` directory: `_support.apps:graphs`).
 
 from __future__ import annotations
 
-from typing import Any
+import itertools
+import operator
+import os
+from typing import Annotated, Any, TypedDict
 
 import anyio
 
@@ -39,7 +42,7 @@ def ticker() -> rs.CompiledGraph:
     return g.compile()
 
 
-async def _book(state: dict[str, Any], ctx: rs.RunContext) -> dict[str, Any]:
+async def book(state: dict[str, Any], ctx: rs.RunContext) -> dict[str, Any]:
     """Ask a question, then hand a tool call to the client; keep both answers."""
     when = await ctx.ask("For what time?", timeout=state.get("timeout"))
     where = await ctx.external_tools([rs.ToolCall("c1", "get_location")])
@@ -48,9 +51,59 @@ async def _book(state: dict[str, Any], ctx: rs.RunContext) -> dict[str, Any]:
 
 def booker() -> rs.CompiledGraph:
     g = rs.StateGraph(name="booker")
-    g.add_node("book", _book)
+    g.add_node("book", book)
     g.add_edge(rs.START, "book")
     return g.compile()
 
 
-graphs = {"ticker": ticker(), "booker": booker()}
+def checkpoints() -> rs.Checkpointer:
+    """The bus named by `RUNSTREAM_TEST_CHECKPOINTS` (a URL) as checkpointer; else memory."""
+    url = os.environ.get("RUNSTREAM_TEST_CHECKPOINTS")
+    if not url:
+        return rs.MemoryCheckpointer()
+    bus = rs.buses.open_bus(url)
+    assert isinstance(bus, rs.Checkpointer)
+    return bus
+
+
+class Steps(TypedDict, total=False):
+    trail: Annotated[list[str], operator.add]
+    final: list[str]
+
+
+def _step(name: str, last: bool) -> Any:
+    async def step(state: Steps, ctx: rs.RunContext) -> Steps:
+        """Stream a reply and run a tool; in the process told to, hang in the middle."""
+        async with ctx.stream_reply() as reply, ctx.tool("work", {"step": name}) as call:
+            await reply.write(f"{name} ")
+            if os.environ.get("RUNSTREAM_TEST_HANG") == name:
+                await anyio.sleep_forever()  # until this process is killed
+            await reply.write("done")
+            call.result = name
+        trail = [*state.get("trail", []), name]
+        return {"trail": [name], "final": trail} if last else {"trail": [name]}
+
+    return step
+
+
+def steps(checkpointer: rs.Checkpointer | None = None) -> rs.CompiledGraph:
+    """Five steps in a row, each streaming a reply inside a tool call."""
+    g = rs.StateGraph(Steps, name="steps")
+    names = [f"s{i}" for i in range(1, 6)]
+    for i, name in enumerate(names):
+        g.add_node(name, _step(name, i == len(names) - 1))
+    g.add_edge(rs.START, names[0])
+    for a, b in itertools.pairwise(names):
+        g.add_edge(a, b)
+    return g.compile(checkpointer=checkpointer)
+
+
+def _durable() -> dict[str, rs.CompiledGraph]:
+    store = checkpoints()
+    g = rs.StateGraph(name="durable_booker")
+    g.add_node("book", book)
+    g.add_edge(rs.START, "book")
+    return {"steps": steps(store), "durable_booker": g.compile(checkpointer=store)}
+
+
+graphs = {"ticker": ticker(), "booker": booker(), **_durable()}

@@ -20,14 +20,14 @@ _READY = re.compile(r"(serving .* at (http://\S+)|worker executing)")
 class Proc:
     """One `python -m runstream ...` process, its output kept."""
 
-    def __init__(self, *args: str) -> None:
+    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "runstream", *args],
             cwd=TESTS,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
         )
         self.lines: list[str] = []
         self.url = ""

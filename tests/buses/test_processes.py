@@ -6,9 +6,12 @@ real redis-server or nats-server; the test reads over HTTP like any client.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -16,7 +19,9 @@ import httpx
 import pytest
 
 from _support.brokers import nats_server, redis_server
+from _support.invariants import check_invariants
 from _support.processes import Proc
+from runstream.buses import open_bus
 from runstream.codec import loads
 
 pytestmark = [pytest.mark.timeout(120)]
@@ -33,11 +38,11 @@ def broker(kind: str) -> Iterator[str]:
 
 
 @contextmanager
-def processes(*argvs: tuple[str, ...]) -> Iterator[list[Proc]]:
+def processes(*argvs: tuple[str, ...], env: dict[str, str] | None = None) -> Iterator[list[Proc]]:
     started: list[Proc] = []
     try:
         for argv in argvs:
-            started.append(Proc(*argv))
+            started.append(Proc(*argv, env=env))
         yield started
     finally:
         for proc in started:
@@ -52,7 +57,9 @@ def two_apis_and_a_worker(kind: str) -> Iterator[tuple[Proc, Proc]]:
     with broker(kind) as bus:
         api = ("serve", "_support.apps:graphs", "--bus", bus, "--role", "api", "--port", "0")
         worker = ("worker", "_support.apps:graphs", "--bus", bus)
-        with processes(api, api, worker) as (api1, api2, _):
+        # The durable graphs keep their checkpoints on the same broker.
+        env = {"RUNSTREAM_TEST_CHECKPOINTS": bus}
+        with processes(api, api, worker, env=env) as (api1, api2, _):
             yield api1, api2
 
 
@@ -278,9 +285,12 @@ def test_leaving_a_stream_and_cancel_route_stops_the_run_on_its_worker(kind: str
 
 
 @pytest.mark.parametrize("kind", ["redis", "nats"])
-def test_an_answer_posted_to_one_api_reaches_the_run_waiting_on_a_worker(kind: str) -> None:
+@pytest.mark.parametrize("graph", ["booker", "durable_booker"])
+def test_an_answer_posted_to_one_api_reaches_the_run_waiting_on_a_worker(
+    kind: str, graph: str
+) -> None:
     with two_apis_and_a_worker(kind) as (api1, api2):
-        started = httpx.post(f"{api1.url}/runs", json={"graph": "booker"}, timeout=10)
+        started = httpx.post(f"{api1.url}/runs", json={"graph": graph}, timeout=10)
         run_id = started.json()["run_id"]
         answers = f"{api2.url}/runs/{run_id}/answers"
         seen: list[str] = []
@@ -325,3 +335,121 @@ def test_an_unreachable_broker_is_one_line_naming_it(scheme: str) -> None:
             assert len(lines) == 1, done.stderr
             assert lines[0].startswith("runstream: error: cannot reach")
             assert url in lines[0]
+
+
+@pytest.mark.parametrize("kind", ["redis", "nats"])
+def test_kill_9_of_a_worker_mid_run_the_run_completes_on_another_from_its_checkpoint(
+    kind: str,
+) -> None:
+    with broker(kind) as bus:
+        env = {"RUNSTREAM_TEST_CHECKPOINTS": bus}
+        graphs = "_support.apps:graphs"
+        started: list[Proc] = []
+        try:
+            api = Proc("serve", graphs, "--bus", bus, "--role", "api", "--port", "0", env=env)
+            started.append(api)
+            doomed = Proc(
+                "worker",
+                graphs,
+                "--bus",
+                bus,
+                "--lease",
+                "1",
+                env={**env, "RUNSTREAM_TEST_HANG": "s3"},
+            )
+            started.append(doomed)
+            run_id = httpx.post(f"{api.url}/runs", json={"graph": "steps"}).json()["run_id"]
+            events = []
+            with httpx.stream("GET", f"{api.url}/runs/{run_id}/events", timeout=60) as stream:
+                for line in stream.iter_lines():
+                    if not line.startswith("data: "):
+                        continue
+                    event = loads(line[6:])
+                    events.append(event)
+                    if event.type == "assistant_reply" and event.text == "s3 ":
+                        doomed.stop(signal.SIGKILL)  # in the middle of step 3 of 5
+                        started.append(
+                            Proc("worker", graphs, "--bus", bus, "--lease", "1", env=env)
+                        )
+        finally:
+            for proc in started:
+                proc.stop()
+            for proc in started:
+                print(f"--- {' '.join(proc.process.args[3:5])}:\n{''.join(proc.lines)}")  # type: ignore[index]
+    check_invariants(events)  # gap-free, each seq once, one terminal event, all closed
+    assert events[-1].phase == "completed"  # type: ignore[union-attr]
+    marker = next(e for e in events if e.type == "custom" and e.name == "runstream.resumed")
+    assert marker.data["reason"] == "worker_lost"  # type: ignore[attr-defined]
+    assert marker.data["nodes"] == ["s3"]  # type: ignore[attr-defined]
+    first, last = marker.data["superseded"]  # type: ignore[attr-defined]
+    lost = [e for e in events if first <= e.seq <= last]
+    assert lost[0].type == "tool_start"
+    assert lost[-1].seq == marker.seq - 1
+    closers = events[marker.seq + 1 : marker.seq + 3]
+    assert [(e.type, getattr(e, "done", None)) for e in closers] == [
+        ("assistant_reply", True),
+        ("tool_end", None),
+    ]
+    assert closers[1].error.type == "Superseded"  # type: ignore[attr-defined]
+    final = [e for e in events if e.type == "state_update" and "final" in e.updates]
+    assert [e.updates["final"] for e in final] == [["s1", "s2", "s3", "s4", "s5"]]  # type: ignore[attr-defined]
+    steps_run = [e.node for e in events if e.type == "state_update"]
+    assert steps_run == ["s1", "s2", "s3", "s4", "s5"]
+
+
+def suspended_on(bus: str, run_id: str) -> None:
+    """Return once the run's checkpoint on the broker says `suspended` (nothing announces it)."""
+
+    async def status() -> str | None:
+        store = open_bus(bus)
+        try:
+            data = await store.load_checkpoint(f"run/{run_id}")  # type: ignore[union-attr]
+        finally:
+            await store.aclose()  # type: ignore[union-attr]
+        return None if data is None else json.loads(data)["status"]
+
+    deadline = time.monotonic() + 20
+    while asyncio.run(status()) != "suspended":
+        assert time.monotonic() < deadline, f"run {run_id} never suspended"
+        time.sleep(0.1)
+
+
+@pytest.mark.parametrize("kind", ["redis", "nats"])
+def test_every_process_restarts_while_a_run_is_suspended_then_an_answer_completes_it(
+    kind: str,
+) -> None:
+    with broker(kind) as bus:
+        env = {"RUNSTREAM_TEST_CHECKPOINTS": bus}
+        api = ("serve", "_support.apps:graphs", "--bus", bus, "--role", "api", "--port", "0")
+        worker = ("worker", "_support.apps:graphs", "--bus", bus)
+        with processes(api, worker, env=env) as (api1, _):
+            run_id = httpx.post(f"{api1.url}/runs", json={"graph": "durable_booker"}).json()[
+                "run_id"
+            ]
+            with httpx.stream("GET", f"{api1.url}/runs/{run_id}/events", timeout=30) as live:
+                for line in live.iter_lines():
+                    if line.startswith("data: "):
+                        event = loads(line[6:])
+                        if event.type == "await_clarification":
+                            request_id = event.request_id
+                            break
+            suspended_on(bus, run_id)
+        # Every process is gone; new ones on the same broker.
+        with processes(api, worker, env=env) as (api2, _):
+            answers = f"{api2.url}/runs/{run_id}/answers"
+            body = {"request_id": request_id, "value": "noon"}
+            assert httpx.post(answers, json=body).status_code == 202
+            assert httpx.post(answers, json=body).status_code == 409
+            events = []
+            with httpx.stream("GET", f"{api2.url}/runs/{run_id}/events", timeout=30) as live:
+                for line in live.iter_lines():
+                    if line.startswith("data: "):
+                        event = loads(line[6:])
+                        events.append(event)
+                        if event.type == "await_external_tools":
+                            body = {"request_id": event.request_id, "value": ["Oslo"]}
+                            assert httpx.post(answers, json=body).status_code == 202
+    check_invariants(events)
+    assert events[-1].phase == "completed"  # type: ignore[union-attr]
+    update = next(e for e in events if e.type == "state_update")
+    assert update.updates == {"booked": ["noon", ["Oslo"]]}  # type: ignore[attr-defined]

@@ -110,7 +110,10 @@ async def test_closing_the_runtime_ends_every_run_it_executes(bus: WorkBus) -> N
 
 async def test_errors_name_what_is_wrong(bus: WorkBus) -> None:
     async with rs.Runtime(graphs, bus=bus) as rt:
-        with pytest.raises(rs.UnknownGraph, match="unknown graph 'nope'; graphs: booker, ticker"):
+        with pytest.raises(
+            rs.UnknownGraph,
+            match="unknown graph 'nope'; graphs: booker, durable_booker, steps, ticker",
+        ):
             await rt.start("nope")
         with pytest.raises(TypeError, match="must be a dict of state keys"):
             await rt.start("ticker", 42)

@@ -325,7 +325,6 @@ class MemoryBus:
         """Drop a run's lease."""
         self._leases.pop(run_id, None)
         self._cancels.discard(run_id)
-        self._answers.pop(run_id, None)
 
     async def take_expired(self) -> list[str]:
         """The runs whose lease ran out (each handed out once)."""
@@ -349,9 +348,11 @@ class MemoryBus:
             if at >= cutoff:
                 break
             del finished[run_id], logs[run_id]
+            self._answers.pop(run_id, None)
         while len(finished) > self.max_runs:
             run_id, _ = finished.popitem(last=False)
             del logs[run_id]
+            self._answers.pop(run_id, None)
 
 
 _T = TypeVar("_T")

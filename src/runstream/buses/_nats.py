@@ -23,6 +23,7 @@ The layout is a wire contract (docs/transports/nats.md):
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import logging
@@ -133,6 +134,7 @@ class NatsBus:
         self._nc: Any = None
         self._js: Any = None
         self._kv: Any = None
+        self._checkpoints: Any = None
         self._leases: Any = None
         self._jobs: Any = None
         self._connecting: asyncio.Lock | None = None
@@ -200,6 +202,9 @@ class NatsBus:
                 )
                 self._leases = await js.create_key_value(
                     bucket=f"{self.stream}_LEASES", ttl=self.retention, history=1
+                )
+                self._checkpoints = await js.create_key_value(
+                    bucket=f"{self.stream}_CHECKPOINTS", history=1
                 )
                 self._jobs = await js.pull_subscribe(
                     f"{self.prefix}.jobs",
@@ -580,6 +585,68 @@ class NatsBus:
         finally:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
+
+    # --- checkpoints (a `Checkpointer`: `g.compile(checkpointer=bus)`) ---------------
+
+    @staticmethod
+    def checkpoint_key(key: str) -> str:
+        """The KV key (bucket `{stream}_CHECKPOINTS`) of a checkpoint key.
+
+        `c.` and the key in unpadded base64url: any thread id fits NATS's key rules.
+        """
+        return "c." + base64.urlsafe_b64encode(key.encode()).decode().rstrip("=")
+
+    async def save_checkpoint(self, key: str, data: bytes) -> None:
+        """Store `data` under `key`."""
+        await self._ready()
+        name = self.checkpoint_key(key)
+        await self._retry(lambda: self._checkpoints.put(name, data))
+
+    async def load_checkpoint(self, key: str) -> bytes | None:
+        """What `key` holds, or None."""
+        await self._ready()
+        name = self.checkpoint_key(key)
+
+        async def get() -> bytes | None:
+            try:
+                entry = await self._checkpoints.get(name)
+            except KeyNotFoundError:
+                return None
+            return None if entry.value is None else bytes(entry.value)
+
+        return await self._retry(get)
+
+    async def delete_checkpoint(self, key: str) -> None:
+        """Forget `key`."""
+        await self._ready()
+        name = self.checkpoint_key(key)
+
+        async def delete() -> None:
+            with contextlib.suppress(KeyNotFoundError):
+                await self._checkpoints.purge(name)
+
+        await self._retry(delete)
+
+    async def claim_checkpoint(self, key: str, owner: str) -> str:
+        """Hold `key` for `owner` unless held (KV create); return the holder."""
+        await self._ready()
+        name = self.checkpoint_key(key)
+
+        async def claim() -> str:
+            while True:
+                try:
+                    await self._checkpoints.create(name, owner.encode())
+                    return owner
+                except KeyWrongLastSequenceError:
+                    pass
+                try:
+                    entry = await self._checkpoints.get(name)
+                except KeyNotFoundError:
+                    continue  # deleted meanwhile: try again
+                if entry.value is not None:
+                    return bytes(entry.value).decode()
+
+        return await self._retry(claim)
 
     async def post_answer(self, run_id: str, request_id: str, value: JSON) -> bool:
         """Keep the answer in the run's record (once: compare-and-set) and publish it."""

@@ -193,6 +193,8 @@ class Job:
         input: the run's input, as JSON.
         thread_id: the conversation it belongs to.
         owner: the principal that started it.
+        resume: for a run to go on from its checkpoint rather than start:
+            why (`answered`, `worker_lost`); None for a new run.
     """
 
     run_id: str
@@ -200,6 +202,7 @@ class Job:
     input: Any
     thread_id: str | None = None
     owner: str | None = None
+    resume: str | None = None
 
     def to_json(self) -> bytes:
         """The job as JSON (what a queue entry holds)."""
@@ -215,7 +218,12 @@ class Job:
         try:
             body = json.loads(data)
             return cls(
-                body["run_id"], body["graph"], body["input"], body["thread_id"], body["owner"]
+                body["run_id"],
+                body["graph"],
+                body["input"],
+                body["thread_id"],
+                body["owner"],
+                body.get("resume"),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"not a queued run: {exc!r}") from None

@@ -452,6 +452,41 @@ class RedisBus:
         seconds, micros = await self._redis.time()
         return int(seconds) * 1000 + int(micros) // 1000
 
+    # --- checkpoints (a `Checkpointer`: `g.compile(checkpointer=bus)`) ---------------
+
+    def checkpoint_key(self, key: str) -> str:
+        """The Redis key of a checkpoint key (`run/{id}`, `thread/{id}`, `lock/{id}`)."""
+        return f"{self.prefix}:ckpt:{key}"
+
+    async def save_checkpoint(self, key: str, data: bytes) -> None:
+        """Store `data` under `key` (a plain string key, kept until deleted)."""
+        name = self.checkpoint_key(key)
+        await self._retry(lambda: self._redis.set(name, data))
+
+    async def load_checkpoint(self, key: str) -> bytes | None:
+        """What `key` holds, or None."""
+        name = self.checkpoint_key(key)
+        found: bytes | None = await self._retry(lambda: self._redis.get(name))
+        return found
+
+    async def delete_checkpoint(self, key: str) -> None:
+        """Forget `key`."""
+        name = self.checkpoint_key(key)
+        await self._retry(lambda: self._redis.delete(name))
+
+    async def claim_checkpoint(self, key: str, owner: str) -> str:
+        """Hold `key` for `owner` unless held (`SET NX`); return the holder."""
+        name = self.checkpoint_key(key)
+
+        async def claim() -> bytes:
+            pipe = self._redis.pipeline(transaction=True)
+            pipe.set(name, owner, nx=True)
+            pipe.get(name)
+            _, holder = await pipe.execute()
+            return bytes(holder)
+
+        return (await self._retry(claim)).decode()
+
     async def _retry(self, call: Callable[[], Awaitable[T]]) -> T:
         """`call()`, retried through a lost connection for up to 30 s."""
         return await retried(call, _LOST, f"Redis at {_shown_url(self.url)} unreachable")

@@ -12,8 +12,18 @@ Example:
 """
 
 from ._builder import StateGraph
+from ._checkpoint import (
+    Await,
+    Checkpoint,
+    Checkpointer,
+    CheckpointError,
+    MemoryCheckpointer,
+    SqliteCheckpointer,
+    ThreadBusy,
+)
 from ._compiled import CompiledGraph
 from ._context import RunContext, TextStream, ToolCallHandle
+from ._engine import RESUMED
 from ._errors import GraphError, RoutingError, RunCanceled, RunFailed, StepLimitError
 from ._inbox import AlreadyAnswered, Inbox, UnknownRequest, check_results
 from ._spec import END, START, Command
@@ -21,8 +31,16 @@ from ._stream import RunStream
 
 __all__ = [
     "END",
-    "AlreadyAnswered",
+    "RESUMED",
     "START",
+    "AlreadyAnswered",
+    "Await",
+    "Checkpoint",
+    "CheckpointError",
+    "Checkpointer",
+    "MemoryCheckpointer",
+    "SqliteCheckpointer",
+    "ThreadBusy",
     "Command",
     "CompiledGraph",
     "GraphError",

@@ -8,6 +8,7 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any, Literal
 
 from .._callables import is_async_callable
+from ._checkpoint import Checkpointer, state_types
 from ._compiled import DEFAULT_MAX_STEPS, CompiledGraph
 from ._errors import GraphError
 from ._spec import END, START, GraphSpec, NodeSpec, Reducer, Router
@@ -185,6 +186,7 @@ class StateGraph:
         *,
         max_steps: int = DEFAULT_MAX_STEPS,
         input_adapter: Callable[[Any], Mapping[str, Any]] | None = None,
+        checkpointer: Checkpointer | None = None,
     ) -> CompiledGraph:
         """Check the graph and freeze it into a runnable `CompiledGraph`.
 
@@ -192,6 +194,10 @@ class StateGraph:
             max_steps: the default step limit of its runs.
             input_adapter: turns what `run(input)` is given into the initial
                 state, e.g. a user's message string into `{"messages": [...]}`.
+            checkpointer: where the graph's runs save a checkpoint after every
+                step (`rs.MemoryCheckpointer()`, `rs.SqliteCheckpointer(path)`,
+                a `RedisBus` or `NatsBus`): runs resume after a crash or an
+                answer, and `thread_id` runs start from the thread's last state.
 
         Raises:
             GraphError: no entry edge from START, an edge or route to an unknown
@@ -199,6 +205,11 @@ class StateGraph:
         """
         if type(max_steps) is not int or max_steps < 1:
             raise ValueError(f"max_steps must be a positive int, got {max_steps!r}")
+        if checkpointer is not None and not isinstance(checkpointer, Checkpointer):
+            raise TypeError(
+                f"checkpointer must be a Checkpointer (MemoryCheckpointer, SqliteCheckpointer, "
+                f"RedisBus, NatsBus), got {type(checkpointer).__name__}"
+            )
         if input_adapter is not None and not callable(input_adapter):
             raise TypeError(f"input_adapter must be callable, got {type(input_adapter).__name__}")
         nodes = self._nodes
@@ -283,5 +294,6 @@ class StateGraph:
             reducers=reducers,
             keys=keys,
             input_adapter=input_adapter,
+            types=state_types(self._schema),
         )
-        return CompiledGraph(spec, max_steps=max_steps)
+        return CompiledGraph(spec, max_steps=max_steps, checkpointer=checkpointer)

@@ -31,7 +31,8 @@ from ..events import (
     Workflow,
 )
 from ..models import ChatModel, Message, generate
-from ._engine import YIELD_EVERY, Run, check_progress
+from ._checkpoint import Await
+from ._engine import YIELD_EVERY, Run, Suspend, check_progress
 from ._errors import RunFailed
 from ._inbox import Inbox
 from ._spec import Graph, NodeSpec
@@ -148,6 +149,7 @@ class ToolCallHandle:
         self._started = time.perf_counter()
         tree = run.tree
         fields = (self.tool_call_id, self.tool_name, self.payload)
+        tree.open_tools.add(self.tool_call_id)
         if tree.emit(ToolStart, run.info, ctx.node, *fields):
             # The start is out: whatever cuts the wait short must still end the call.
             try:
@@ -258,6 +260,7 @@ class RunContext:
         return ToolCallHandle(self, name, payload_json, tool_call_id)
 
     def _end_tool(self, call: ToolCallHandle, exc: BaseException | None) -> None:
+        self._run.tree.open_tools.discard(call.tool_call_id)
         error = None
         result: JSON = None
         if exc is not None:
@@ -444,8 +447,33 @@ class RunContext:
         *,
         results: int | None = None,
     ) -> Any:
-        """Open the request in the run's inbox, make it (`request()`), wait for the answer."""
+        """Open the request in the run's inbox, make it (`request()`), wait for the answer.
+
+        In a run with a checkpointer, the question is saved with the run; a
+        node that runs again after a resume gets its answer back (or waits
+        again under the same request id, without asking again). In a run that
+        suspends, the node unwinds (`Suspend`) instead of waiting.
+        """
         run = self._run
+        durable = run.durable
+        entry: Await | None = None
+        asked = False
+        if durable is not None:
+            index = durable.asked.get(self.node, 0)
+            durable.asked[self.node] = index + 1
+            entry = durable.replay.get((self.node, index))
+            asked = entry is not None
+            if entry is None:
+                entry = Await(request_id, self.node, index, results)
+            request_id = entry.request_id
+            durable.awaits.append(entry)
+            if entry.answered:
+                await run.emit(Workflow, self.node, run.phase or Phase.PLANNING, None)
+                return entry.value
+            if durable.suspend and within is None:
+                if not asked:
+                    await request()
+                raise Suspend
         inbox: Inbox | None = run.tree.inbox
         if inbox is None:
             raise RuntimeError(
@@ -457,7 +485,10 @@ class RunContext:
         # Open before the request is out: whoever sees it can answer at once.
         slot = inbox._ask(request_id, run.tree.root_id, results)
         try:
-            await request()
+            if not asked:
+                await request()
+            if durable is not None:
+                await run.save("awaiting")
         except BaseException:
             inbox._close(request_id)
             raise
@@ -470,6 +501,8 @@ class RunContext:
             )
             await anyio.lowlevel.checkpoint()  # the cancellation lands here
             raise
+        if entry is not None:
+            entry.answered, entry.value = True, value
         await run.emit(Workflow, self.node, run.phase or Phase.PLANNING, None)
         return value
 

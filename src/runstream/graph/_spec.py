@@ -75,6 +75,7 @@ class GraphSpec:
     reducers: Mapping[str, Reducer]
     keys: frozenset[str] | None  # None: any key is allowed
     input_adapter: Callable[[Any], Mapping[str, Any]] | None = None
+    types: Mapping[str, Any] = attrs.Factory(dict)  # each state key's type, for checkpoints
 
     def initial_state(self, input: object) -> dict[str, Any]:
         """The state a run of `input` starts from.

@@ -15,7 +15,7 @@ from .._ids import new_id
 from .._observable import Buffer, LeanObservable, iterate, nothing, raise_error
 from ..events import Event, RunInfo
 from ._context import RunContext
-from ._engine import Run, Tree
+from ._engine import Durable, Run, Tree
 from ._spec import GraphSpec
 
 __all__ = ["RunStream"]
@@ -50,8 +50,12 @@ class RunStream(LeanObservable[Event]):
         timeout: float | None,
         buffer: int = 1024,
         inbox: Any = None,
+        durable: Callable[[], Durable] | None = None,
+        seq: int = 0,
     ) -> None:
         super().__init__()
+        self._durable = durable
+        self._seq = seq
         self._inbox = inbox
         self._spec = spec
         self._state = state
@@ -94,6 +98,7 @@ class RunStream(LeanObservable[Event]):
             thread_id=self._thread_id,
         )
         tree = Tree(on_next, flow, RunContext, self._inbox, info.run_id)
+        tree.seq = self._seq
         run = Run(
             self._spec,
             dict(self._state),
@@ -102,6 +107,8 @@ class RunStream(LeanObservable[Event]):
             max_steps=self._max_steps,
             timeout=self._timeout,
         )
+        if self._durable is not None:
+            run.durable = self._durable()
         if flow is not None:
             flow.on_cancel(run.request_cancel)
         return run
