@@ -7,6 +7,7 @@ from typing import Any
 import anyio
 import pytest
 
+import runstream as rs
 from _support.invariants import settle
 from runstream import ArgumentError, SchemaError
 from runstream.agents import MaxTurnsExceeded, Tool, agent_tool, create_agent, tool
@@ -560,3 +561,20 @@ async def test_calling_an_agent_tool_directly_runs_the_agent() -> None:
     _, child = make_lead("Paris.")
     research = agent_tool(child, "research", "Research.")
     assert await research(input="Capital of France?") == "Paris."
+
+
+@pytest.mark.anyio
+async def test_an_agent_with_a_checkpointer_remembers_its_thread() -> None:
+    model = rs.ScriptedModel(["Hello Ann.", "You are Ann."])
+    app = rs.create_agent(model, checkpointer=rs.MemoryCheckpointer())
+    await app.invoke("I am Ann.", thread_id="chat")
+    second = await app.invoke("Who am I?", thread_id="chat")
+    assert [(m.role, m.content) for m in second["messages"]] == [
+        ("user", "I am Ann."),
+        ("assistant", "Hello Ann."),
+        ("user", "Who am I?"),
+        ("assistant", "You are Ann."),
+    ]
+    state = await app.get_state("chat")
+    assert state is not None
+    assert state["messages"] == second["messages"]  # decoded back to Message objects

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from unittest.mock import ANY
 
 import pytest
 
@@ -94,3 +95,71 @@ async def test_a_denied_call_is_an_error_the_model_reads(answer: Any, reads: str
     tool_message = model_saw[-1][-1]
     assert tool_message.role == "tool"
     assert reads in tool_message.content
+
+
+def locator(store: rs.Checkpointer | None = None) -> rs.CompiledGraph:
+    model = rs.ScriptedModel(
+        [
+            rs.Turn(tool_calls=[("get_location", {}), ("add", {"a": 1, "b": 2})]),
+            "You are in Oslo.",
+        ]
+    )
+
+    @rs.tool
+    def add(a: int, b: int) -> int:
+        """Add."""
+        return a + b
+
+    where = rs.ToolSpec("get_location", "Where the user is.", {"type": "object"})
+    return rs.create_agent(
+        model, tools=[add], name="locator", external_tools=[where], checkpointer=store
+    )
+
+
+async def test_an_external_tool_goes_to_the_client_and_the_model_reads_its_result() -> None:
+    inbox = rs.Inbox()
+    events: list[rs.Event] = []
+    async for event in locator().run("Where am I?", inbox=inbox):
+        events.append(event)
+        if isinstance(event, rs.AwaitExternalTools):
+            assert [c.tool_name for c in event.calls] == ["get_location"]
+            inbox.answer(event.request_id, [{"city": "Oslo"}])
+    check_invariants(events)
+    terminal(events, rs.Phase.COMPLETED)
+    final = [e for e in events if isinstance(e, rs.StateUpdate)][-2].updates
+    assert final["messages"] == [
+        {"role": "tool", "content": '{"city": "Oslo"}', "tool_calls": [], "tool_call_id": ANY},
+        {"role": "tool", "content": "3", "tool_calls": [], "tool_call_id": ANY},
+    ]
+
+
+async def test_a_durable_agent_suspended_on_an_external_tool_resumes_with_its_result() -> None:
+    store = rs.MemoryCheckpointer()
+    app = locator(store)
+    first = [e async for e in app.run("Where am I?", run_id="r", suspend=True)]
+    request = next(e for e in first if isinstance(e, rs.AwaitExternalTools))
+    checkpoint = await app.load_checkpoint("r")
+    assert checkpoint is not None
+    assert checkpoint.next == ["tools"]
+    assert isinstance(checkpoint.state["messages"][0], rs.Message)  # decoded to its type
+    rest = [e async for e in app.resume(checkpoint, answers={request.request_id: ["Oslo"]})]
+    events = first + rest
+    check_invariants(events)
+    terminal(events, rs.Phase.COMPLETED)
+    ends = [e for e in events if isinstance(e, rs.ToolEnd)]
+    assert [(e.tool_name, e.result) for e in ends] == [("add", 3)]  # run once
+
+
+def test_external_tools_are_tool_specs_with_names_of_their_own() -> None:
+    model = rs.ScriptedModel(["hi"])
+    with pytest.raises(TypeError, match="must be ToolSpec"):
+        rs.create_agent(model, external_tools=["get_location"])  # type: ignore[list-item]
+    spec = rs.ToolSpec("add", "", {"type": "object"})
+
+    @rs.tool
+    def add(a: int) -> int:
+        """Add."""
+        return a
+
+    with pytest.raises(ValueError, match="two tools are named 'add'"):
+        rs.create_agent(model, tools=[add], external_tools=[spec])

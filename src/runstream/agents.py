@@ -37,7 +37,15 @@ from ._callables import is_async_callable
 from ._schema import ArgSpec, ArgumentError, SchemaError, description_of, validate_arguments
 from .codec import loose_json
 from .events import JSON, Phase, ToolCall
-from .graph import END, START, CompiledGraph, RunContext, StateGraph, ToolCallHandle
+from .graph import (
+    END,
+    START,
+    Checkpointer,
+    CompiledGraph,
+    RunContext,
+    StateGraph,
+    ToolCallHandle,
+)
 from .models import ChatModel, Message, ToolSpec
 
 __all__ = [
@@ -519,6 +527,9 @@ def create_agent(
     name: str = "assistant",
     instructions: str | None = None,
     max_turns: int = 10,
+    *,
+    external_tools: Sequence[ToolSpec] = (),
+    checkpointer: Checkpointer | None = None,
 ) -> CompiledGraph:
     """Build the tool-calling loop as a graph: model → tools in parallel → model …
 
@@ -539,9 +550,15 @@ def create_agent(
         instructions: the system prompt, sent before the conversation.
         max_turns: model turns allowed per user message; one more fails the
             run with `MaxTurnsExceeded`.
+        external_tools: tools the client runs, by their `ToolSpec`: offered
+            to the model; its calls to them go out as one `AwaitExternalTools`
+            (`ctx.external_tools`) and the run waits for their results (an
+            answer with one result per call), which the model then reads.
+        checkpointer: makes the agent's runs durable (`StateGraph.compile`).
 
     Raises:
-        TypeError: `model` is not a `ChatModel`, or a tool is not a tool.
+        TypeError: `model` is not a `ChatModel`, a tool is not a tool, or an
+            external tool is not a `ToolSpec`.
         ValueError: two tools share a name, or `max_turns` is below 1.
     """
     if not isinstance(model, ChatModel):
@@ -554,6 +571,13 @@ def create_agent(
             raise ValueError(f"two tools are named {t.name!r}")
         by_name[t.name] = t
     tool_list = tuple(by_name.values())
+    external: dict[str, ToolSpec] = {}
+    for spec in external_tools:
+        if not isinstance(spec, ToolSpec):
+            raise TypeError(f"external_tools must be ToolSpec objects, not {spec!r}")
+        if spec.name in by_name or spec.name in external:
+            raise ValueError(f"two tools are named {spec.name!r}")
+        external[spec.name] = spec
     system = (Message("system", instructions),) if instructions else ()
 
     async def call_model(state: AgentState, ctx: RunContext) -> AgentState:
@@ -565,7 +589,7 @@ def create_agent(
             )
         after_tools = bool(messages) and messages[-1].role == "tool"
         await ctx.phase(Phase.SYNTHESIZING if after_tools else Phase.PLANNING)
-        offered = [*tool_list, *_client_only(state, by_name)]
+        offered = [*tool_list, *external.values(), *_client_only(state, by_name)]
         reply = await ctx.generate(model, [*system, *messages], offered)
         return {"messages": [reply]}
 
@@ -584,20 +608,28 @@ def create_agent(
 
     async def run_tools(state: AgentState, ctx: RunContext) -> AgentState:
         await ctx.phase(Phase.EXECUTING_TOOLS)
-        client = {spec.name for spec in _client_only(state, by_name)}
-        calls = [c for c in state["messages"][-1].tool_calls if c.tool_name not in client]
-        for_client = [c for c in state["messages"][-1].tool_calls if c.tool_name in client]
+        client = {spec.name for spec in _client_only(state, by_name)} - external.keys()
+        asked = state["messages"][-1].tool_calls
+        for_client = [c for c in asked if c.tool_name in client]
         if for_client:
             await ctx.interrupt_tools(for_client)
-        results: list[Message] = [Message("tool", "")] * len(calls)
+        # The client's results first: a run that resumes after this question
+        # runs this node again, and the agent's own tools then run once.
+        handed = [c for c in asked if c.tool_name in external]
+        answers = await ctx.external_tools(handed) if handed else []
+        results = {
+            c.tool_call_id: Message("tool", _content(r), tool_call_id=c.tool_call_id)
+            for c, r in zip(handed, answers, strict=True)
+        }
+        calls = [c for c in asked if c.tool_name not in client and c.tool_name not in external]
 
-        async def one(i: int, call: ToolCall) -> None:
-            results[i] = await _run_call(ctx, by_name, call)
+        async def one(call: ToolCall) -> None:
+            results[call.tool_call_id] = await _run_call(ctx, by_name, call)
 
         async with anyio.create_task_group() as tg:
-            for i, call in enumerate(calls):
-                tg.start_soon(one, i, call)
-        return {"messages": results}
+            for call in calls:
+                tg.start_soon(one, call)
+        return {"messages": [results[c.tool_call_id] for c in asked if c.tool_call_id in results]}
 
     g = StateGraph(AgentState, name=name)
     g.add_node("model", call_model)
@@ -606,4 +638,8 @@ def create_agent(
     g.add_conditional_edges("model", route)
     g.add_conditional_edges("tools", after_tools)
     # Each turn is two steps (model, tools): never let the step limit preempt max_turns.
-    return g.compile(max_steps=max(50, 2 * max_turns + 1), input_adapter=_input_state)
+    return g.compile(
+        max_steps=max(50, 2 * max_turns + 1),
+        input_adapter=_input_state,
+        checkpointer=checkpointer,
+    )

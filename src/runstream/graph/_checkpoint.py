@@ -245,6 +245,16 @@ class Checkpoint:
 
 
 _state_converter = cattrs.Converter()
+_SCALARS = frozenset({bool, int, float, str, type(None)})
+
+
+def _is_json(t: Any) -> bool:
+    """The `JSON` alias (event fields such as `ToolCall.payload`): kept as it is."""
+    args = typing.get_args(t)
+    return len(args) == 7 and _SCALARS.issubset(args)
+
+
+_state_converter.register_structure_hook_func(_is_json, lambda value, _: value)
 
 
 def state_types(schema: Any) -> dict[str, Any]:
