@@ -163,3 +163,39 @@ def test_external_tools_are_tool_specs_with_names_of_their_own() -> None:
 
     with pytest.raises(ValueError, match="two tools are named 'add'"):
         rs.create_agent(model, tools=[add], external_tools=[spec])
+
+
+async def test_a_durable_agent_suspends_on_an_approval_and_runs_each_tool_once() -> None:
+    ran: list[str] = []
+
+    @rs.tool(approval=True)
+    def send_mail(to: str) -> str:
+        """Send the mail."""
+        ran.append(f"mail {to}")
+        return f"sent to {to}"
+
+    @rs.tool
+    def lookup(name: str) -> str:
+        """Look a name up."""
+        ran.append(f"lookup {name}")
+        return f"{name}@example.org"
+
+    model = rs.ScriptedModel(
+        [
+            rs.Turn(tool_calls=[("lookup", {"name": "ann"}), ("send_mail", {"to": "ann"})]),
+            "Done.",
+        ]
+    )
+    app = rs.create_agent(
+        model, tools=[lookup, send_mail], name="mailer", checkpointer=rs.MemoryCheckpointer()
+    )
+    first = [e async for e in app.run("Mail Ann", run_id="r", suspend=True)]
+    assert ran == []  # nothing runs before every approval is in
+    question = next(e for e in first if isinstance(e, rs.AwaitClarification))
+    checkpoint = await app.load_checkpoint("r")
+    assert checkpoint is not None
+    rest = [e async for e in app.resume(checkpoint, answers={question.request_id: True})]
+    events = first + rest
+    check_invariants(events)
+    terminal(events, rs.Phase.COMPLETED)
+    assert sorted(ran) == ["lookup ann", "mail ann"]

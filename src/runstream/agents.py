@@ -476,8 +476,10 @@ def _content(result: JSON) -> str:
     return json.dumps(result, ensure_ascii=False)
 
 
-async def _run_call(ctx: RunContext, tools: Mapping[str, Tool], call: ToolCall) -> Message:
-    """Run one tool call; a failure becomes an error message the model can read."""
+async def _run_call(
+    ctx: RunContext, tools: Mapping[str, Tool], call: ToolCall, denied: ToolDenied | None
+) -> Message:
+    """Run one tool call; a failure (or `denied`) becomes an error message the model reads."""
     found = tools.get(call.tool_name)
     try:
         if found is not None and found.app is not None:
@@ -488,9 +490,6 @@ async def _run_call(ctx: RunContext, tools: Mapping[str, Tool], call: ToolCall) 
             else:
                 result = await found._run_child(ctx, text, call.tool_call_id, call.payload)
                 return Message("tool", _content(result), tool_call_id=call.tool_call_id)
-        denied = None
-        if found is not None and found.approval:
-            denied = _denial(await ctx.ask(_approval_question(call), tool_call=call))
         async with ctx.tool(call.tool_name, call.payload, tool_call_id=call.tool_call_id) as handle:
             if denied is not None:
                 raise denied
@@ -623,8 +622,19 @@ def create_agent(
         }
         calls = [c for c in asked if c.tool_name not in client and c.tool_name not in external]
 
+        # Every approval before any tool runs: a run suspended on a question
+        # runs this node again, and nothing has run twice.
+        denied: dict[str, ToolDenied | None] = {}
+        for call in calls:
+            found = by_name.get(call.tool_name)
+            if found is not None and found.approval and found.app is None:
+                question = _approval_question(call)
+                denied[call.tool_call_id] = _denial(await ctx.ask(question, tool_call=call))
+
         async def one(call: ToolCall) -> None:
-            results[call.tool_call_id] = await _run_call(ctx, by_name, call)
+            results[call.tool_call_id] = await _run_call(
+                ctx, by_name, call, denied.get(call.tool_call_id)
+            )
 
         async with anyio.create_task_group() as tg:
             for call in calls:

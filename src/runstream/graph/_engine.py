@@ -195,6 +195,15 @@ class Durable:
                 self.replay[(ask.node, ask.index)] = ask
 
 
+def _suspended(group: BaseExceptionGroup[BaseException]) -> bool:
+    """Whether a node's exception group is a question that suspends (and its cancellations)."""
+    asked, rest = group.split(Suspend)
+    if asked is None:
+        return False
+    cancelled = anyio.get_cancelled_exc_class()
+    return rest is None or rest.split(cancelled)[1] is None
+
+
 def _cleaned(task: asyncio.Task[None]) -> None:
     """A cancelled run's cleanup ended: a failure there is not the run's to report."""
     _CLEANUPS.discard(task)
@@ -448,6 +457,11 @@ class Run:
                 result = await self._run_node(node)
             except Suspend:
                 suspended = True  # the others finish; their results are saved
+                return
+            except BaseExceptionGroup as group:  # asked in a task group of the node's own
+                if not _suspended(group):
+                    raise
+                suspended = True
                 return
             results[node.name] = done[node.name] = result
 
