@@ -277,3 +277,27 @@ def test_a_run_crashed_anywhere_resumes_to_the_final_state_of_an_uncrashed_one(
     seed: int, crash: float
 ) -> None:
     asyncio.run(crash_and_resume(seed, crash))
+
+
+async def test_a_tool_call_open_around_a_suspending_question_ends_suspended() -> None:
+    async def asks_in_a_tool(state: dict[str, Any], ctx: rs.RunContext) -> dict[str, Any]:
+        async with ctx.tool("book") as call:
+            call.result = await ctx.ask("For what time?")
+        return {"at": call.result}
+
+    g = rs.StateGraph(name="booker")
+    g.add_node("book", asks_in_a_tool)
+    g.add_edge(rs.START, "book")
+    app = g.compile(checkpointer=rs.MemoryCheckpointer())
+    first = await collect(app.run({}, run_id="r", suspend=True))
+    end = next(e for e in first if isinstance(e, rs.ToolEnd))
+    assert end.error is not None
+    assert end.error.type == "Suspended"
+    question = next(e for e in first if isinstance(e, rs.AwaitClarification))
+    checkpoint = await app.load_checkpoint("r")
+    assert checkpoint is not None
+    rest = await collect(app.resume(checkpoint, answers={question.request_id: "noon"}))
+    events = first + rest
+    check_invariants(events)
+    ends = [e for e in events if isinstance(e, rs.ToolEnd)]
+    assert [(e.result, e.error is None) for e in ends] == [(None, False), ("noon", True)]

@@ -266,6 +266,10 @@ class RunContext:
         if exc is not None:
             if isinstance(exc, anyio.get_cancelled_exc_class()):
                 error = ErrorInfo("Canceled", "the run was canceled")
+            elif isinstance(exc, Suspend):
+                error = ErrorInfo(
+                    "Suspended", "the run waits for an answer; this call runs again after it"
+                )
             else:
                 error = exc.error if isinstance(exc, RunFailed) else ErrorInfo.from_exception(exc)
         else:
