@@ -276,3 +276,39 @@ async def test_ai_sdk_turns_ui_messages_into_the_conversation() -> None:
         )
         assert bad.status_code == 422
         assert "field 'messages[0].parts'" in bad.json()["detail"]
+
+
+def mailer(store: rs.Checkpointer | None) -> rs.CompiledGraph:
+    @rs.tool(approval=True)
+    def send_mail(to: str) -> str:
+        """Send the mail."""
+        return f"sent to {to}"
+
+    model = rs.ScriptedModel([rs.Turn(tool_calls=[("send_mail", {"to": "ann"})]), "Mailed."])
+    return rs.create_agent(model, tools=[send_mail], name="mailer", checkpointer=store)
+
+
+@pytest.mark.parametrize("durable", [False, True])
+async def test_an_ai_sdk_client_answers_an_approval_and_its_stream_goes_on(
+    durable: bool,
+) -> None:
+    app = mailer(rs.MemoryCheckpointer() if durable else None)
+    async with live(create_app({"mailer": app})) as client:
+        body = chat_body("chat-9", "Mail Ann")
+        async with client.stream("POST", "/ai-sdk/mailer", json=body) as response:
+            run_id = response.headers["x-run-id"]
+            chunks: list[Any] = []
+            async for line in response.aiter_lines():
+                if not line.startswith("data: "):
+                    continue
+                chunks.append("[DONE]" if line == "data: [DONE]" else json.loads(line[6:]))
+                if chunks[-1] != "[DONE]" and chunks[-1]["type"] == "tool-approval-request":
+                    answer = {"request_id": chunks[-1]["approvalId"], "value": True}
+                    posted = await client.post(f"/runs/{run_id}/answers", json=answer)
+                    assert posted.status_code == 202, posted.text
+    assert chunks[-1] == "[DONE]"
+    types = [c["type"] for c in chunks[:-1]]
+    assert types.index("tool-approval-request") < types.index("tool-output-available")
+    output = next(c for c in chunks[:-1] if c["type"] == "tool-output-available")
+    assert output["output"] == "sent to ann"
+    assert chunks[-2]["type"] == "finish"
