@@ -601,11 +601,11 @@ class Runtime:
         with it. An answer that came meanwhile wakes it at once.
         """
         work = self._work_bus()
+        if work is None or all(app.checkpointer is None for app in self.graphs.values()):
+            return  # no run here suspends: no look at the bus
         record = await self.bus.record(run_id)
-        if work is None or record is None or record.finished:
-            return
-        app = self.graphs.get(record.graph)
-        if app is None or app.checkpointer is None:
+        app = None if record is None else self.graphs.get(record.graph)
+        if record is None or record.finished or app is None or app.checkpointer is None:
             return
         checkpoint = await app.load_checkpoint(run_id)
         if checkpoint is None or checkpoint.status != "awaiting":
