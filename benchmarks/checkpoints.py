@@ -59,34 +59,32 @@ def initial(size: int) -> dict[str, Any]:
     return {"items": [{"id": i, "text": text} for i in range(max(1, size // 100))]}
 
 
-def runstream_graph(steps: int, checkpointer: rs.Checkpointer | None) -> rs.CompiledGraph:
-    g = rs.StateGraph(State, name="chain")
+def chain(builder: Any, start: str, steps: int) -> Any:
+    """The same chain of `steps` appending nodes, on runstream's or LangGraph's builder."""
+    g = builder(State)
     for i in range(steps):
 
         async def node(state: State, i: int = i) -> State:
             return {"items": [{"id": -i, "text": "step"}]}
 
         g.add_node(f"s{i}", node)
-    g.add_edge(rs.START, "s0")
+    g.add_edge(start, "s0")
     for i in range(1, steps):
         g.add_edge(f"s{i - 1}", f"s{i}")
-    return g.compile(checkpointer=checkpointer, max_steps=steps + 1)
+    return g
+
+
+def runstream_graph(steps: int, checkpointer: rs.Checkpointer | None) -> rs.CompiledGraph:
+    app: rs.CompiledGraph = chain(rs.StateGraph, rs.START, steps).compile(
+        checkpointer=checkpointer, max_steps=steps + 1
+    )
+    return app
 
 
 def langgraph_graph(steps: int, checkpointer: Any) -> Any:
     from langgraph.graph import START, StateGraph
 
-    g = StateGraph(State)
-    for i in range(steps):
-
-        async def node(state: State, i: int = i) -> State:
-            return {"items": [{"id": -i, "text": "step"}]}
-
-        g.add_node(f"s{i}", node)
-    g.add_edge(START, "s0")
-    for i in range(1, steps):
-        g.add_edge(f"s{i - 1}", f"s{i}")
-    return g.compile(checkpointer=checkpointer)
+    return chain(StateGraph, START, steps).compile(checkpointer=checkpointer)
 
 
 def cases(size: int, steps: int, runs: int, folder: Path, redis_url: str) -> dict[str, Case]:

@@ -38,15 +38,8 @@ from _common import header, parser, progress
 import runstream as rs
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from _support.apps import book
+from _support.apps import booker
 from _support.brokers import redis_server
-
-
-def graph(store: rs.Checkpointer | None) -> rs.CompiledGraph:
-    g = rs.StateGraph(name="booker")
-    g.add_node("book", book)
-    g.add_edge(rs.START, "book")
-    return g.compile(checkpointer=store)
 
 
 async def waiting(rt: rs.Runtime, run_ids: list[str], suspended: bool) -> None:
@@ -79,7 +72,7 @@ async def case(
 ) -> tuple[float, float | None]:
     bus = make_bus()
     checkpointer = store(bus)
-    graphs = {"booker": graph(checkpointer)}
+    graphs = {"booker": booker(checkpointer)}
     async with rs.Runtime(graphs, bus=bus, concurrency=runs + 10) as rt:
         warm = await rt.start("booker")  # first-use allocations out of the way
         await waiting(rt, [warm], checkpointer is not None)

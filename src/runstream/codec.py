@@ -37,6 +37,7 @@ __all__ = [
     "EncodeError",
     "dumps",
     "from_dict",
+    "is_json_type",
     "jsonable",
     "loads",
     "loose_json",
@@ -161,7 +162,7 @@ def loose_json(value: object, fallback: Callable[[object], str] = repr) -> JSON:
 def _json_fields(cls: type[Any]) -> tuple[str, ...]:
     hints = attrs.resolve_types(cls)
     return tuple(
-        a.name for a in attrs.fields(hints) if _is_json_type(a.type) or _is_json_map(a.type)
+        a.name for a in attrs.fields(hints) if is_json_type(a.type) or _is_json_map(a.type)
     )
 
 
@@ -296,16 +297,19 @@ def _describe(value: Any) -> str:
 _JSON_SCALARS = frozenset(typing.get_args(JSON)) & {bool, int, float, str, type(None)}
 
 
-def _is_json_type(t: Any) -> bool:
-    # Resolved annotations hold ForwardRef('JSON') where the alias holds 'JSON',
-    # so compare by shape rather than by equality.
+def is_json_type(t: Any) -> bool:
+    """Whether the annotation `t` is the `JSON` alias (as a field's resolved type).
+
+    Resolved annotations hold ForwardRef('JSON') where the alias holds 'JSON',
+    so this compares by shape rather than by equality.
+    """
     args = typing.get_args(t)
     return len(args) == 7 and _JSON_SCALARS.issubset(args)
 
 
 def _is_json_map(t: Any) -> bool:
     args = typing.get_args(t)
-    return typing.get_origin(t) is Mapping and len(args) == 2 and _is_json_type(args[1])
+    return typing.get_origin(t) is Mapping and len(args) == 2 and is_json_type(args[1])
 
 
 def _enum_member(value: Any, cls: type[Phase]) -> Phase:
@@ -351,7 +355,7 @@ _converter.register_structure_hook(bool, _strict(bool, "boolean"))
 _converter.register_structure_hook(int, _integer)
 _converter.register_structure_hook(float, _number)
 _converter.register_structure_hook(Phase, _enum_member)
-_converter.register_structure_hook_func(_is_json_type, _any_json)
+_converter.register_structure_hook_func(is_json_type, _any_json)
 _converter.register_structure_hook_func(_is_json_map, _string_map)
 
 

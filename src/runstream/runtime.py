@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Literal, Self
 
@@ -408,23 +408,30 @@ class Runtime:
         self, run_id: str, request_id: str, events: int
     ) -> AwaitClarification | AwaitExternalTools | None:
         """The run's request `request_id`, read from the run's events on the bus."""
-        if events <= 0:
-            return None
-        batches = self.bus.read(run_id, None)
+        async with contextlib.aclosing(self._logged(run_id, -1, events)) as logged:
+            async for event in logged:
+                if (
+                    isinstance(event, AwaitClarification | AwaitExternalTools)
+                    and event.request_id == request_id
+                ):
+                    return event
+        return None
+
+    async def _logged(self, run_id: str, after: int, end: int) -> AsyncGenerator[Event, None]:
+        """The run's events with `after` < seq < `end`, as the bus holds them (not live)."""
+        if end <= after + 1:
+            return
+        batches = self.bus.read(run_id, after)
         try:
             async for batch in batches:
                 for entry in batch:
-                    event = entry.event
-                    if (
-                        isinstance(event, AwaitClarification | AwaitExternalTools)
-                        and event.request_id == request_id
-                    ):
-                        return event
-                    if event.seq >= events - 1:
-                        return None
+                    if entry.seq >= end:
+                        return
+                    yield entry.event
+                    if entry.seq >= end - 1:
+                        return
         finally:
             await _closed(batches)
-        return None
 
     async def status(self, run_id: str) -> RunRecord | None:
         """The run's record, or None when the bus does not know it."""
@@ -664,16 +671,8 @@ class Runtime:
                 posted, value = await work.posted_answer(run_id, ask.request_id)
                 if posted:
                     answers[ask.request_id] = value
-        tail: list[Event] = []
-        if record.events > checkpoint.step_seq:
-            batches = self.bus.read(run_id, checkpoint.step_seq - 1)
-            try:
-                async for batch in batches:
-                    tail.extend(entry.event for entry in batch)
-                    if tail and tail[-1].seq >= record.events - 1:
-                        break
-            finally:
-                await _closed(batches)
+        logged = self._logged(run_id, checkpoint.step_seq - 1, record.events)
+        tail = [event async for event in logged]
         stream = app.resume(
             checkpoint,
             answers=answers,

@@ -49,11 +49,12 @@ async def book(state: dict[str, Any], ctx: rs.RunContext) -> dict[str, Any]:
     return {"booked": [when, where]}
 
 
-def booker() -> rs.CompiledGraph:
-    g = rs.StateGraph(name="booker")
+def booker(checkpointer: rs.Checkpointer | None = None, name: str = "booker") -> rs.CompiledGraph:
+    """One node that asks, then hands a tool call to the client (`book`)."""
+    g = rs.StateGraph(name=name)
     g.add_node("book", book)
     g.add_edge(rs.START, "book")
-    return g.compile()
+    return g.compile(checkpointer=checkpointer)
 
 
 def checkpoints() -> rs.Checkpointer:
@@ -100,10 +101,7 @@ def steps(checkpointer: rs.Checkpointer | None = None) -> rs.CompiledGraph:
 
 def _durable() -> dict[str, rs.CompiledGraph]:
     store = checkpoints()
-    g = rs.StateGraph(name="durable_booker")
-    g.add_node("book", book)
-    g.add_edge(rs.START, "book")
-    return {"steps": steps(store), "durable_booker": g.compile(checkpointer=store)}
+    return {"steps": steps(store), "durable_booker": booker(store, "durable_booker")}
 
 
 graphs = {"ticker": ticker(), "booker": booker(), **_durable()}

@@ -9,7 +9,7 @@ import anyio
 import pytest
 
 import runstream as rs
-from _support.apps import book
+from _support.apps import booker
 from _support.invariants import check_invariants, terminal
 from _support.watch import eventually
 from runstream.buses import WorkBus
@@ -18,10 +18,7 @@ pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
 
 
 def durable_booker(store: rs.Checkpointer) -> dict[str, rs.CompiledGraph]:
-    g = rs.StateGraph(name="booker")
-    g.add_node("book", book)
-    g.add_edge(rs.START, "book")
-    return {"booker": g.compile(checkpointer=store)}
+    return {"booker": booker(store)}
 
 
 def store_of(bus: WorkBus) -> rs.Checkpointer:

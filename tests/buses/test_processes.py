@@ -11,7 +11,6 @@ import json
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -21,6 +20,7 @@ import pytest
 from _support.brokers import nats_server, redis_server
 from _support.invariants import check_invariants
 from _support.processes import Proc
+from _support.watch import eventually
 from runstream.buses import open_bus
 from runstream.codec import loads
 
@@ -403,18 +403,19 @@ def test_kill_9_of_a_worker_mid_run_the_run_completes_on_another_from_its_checkp
 def suspended_on(bus: str, run_id: str) -> None:
     """Return once the run's checkpoint on the broker says `suspended` (nothing announces it)."""
 
-    async def status() -> str | None:
+    async def watch() -> None:
         store = open_bus(bus)
-        try:
+
+        async def suspended() -> bool:
             data = await store.load_checkpoint(f"run/{run_id}")  # type: ignore[union-attr]
+            return data is not None and json.loads(data)["status"] == "suspended"
+
+        try:
+            await eventually(suspended, f"run {run_id} suspended", within=20)
         finally:
             await store.aclose()  # type: ignore[union-attr]
-        return None if data is None else json.loads(data)["status"]
 
-    deadline = time.monotonic() + 20
-    while asyncio.run(status()) != "suspended":
-        assert time.monotonic() < deadline, f"run {run_id} never suspended"
-        time.sleep(0.1)
+    asyncio.run(watch())
 
 
 @pytest.mark.parametrize("kind", ["redis", "nats"])

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import runstream as rs
-from _support.apps import book, steps
+from _support.apps import booker, steps
 from _support.invariants import check_invariants, terminal
 
 pytestmark = pytest.mark.anyio
@@ -150,13 +150,6 @@ def test_compile_refuses_what_is_not_a_checkpointer() -> None:
 async def test_without_a_checkpointer_get_state_says_how_to_get_one() -> None:
     with pytest.raises(ValueError, match=r"checkpointer=rs\.MemoryCheckpointer"):
         await steps().get_state("t")
-
-
-def booker(store: rs.Checkpointer) -> rs.CompiledGraph:
-    g = rs.StateGraph(name="booker")
-    g.add_node("book", book)
-    g.add_edge(rs.START, "book")
-    return g.compile(checkpointer=store)
 
 
 async def test_a_suspended_run_ends_its_stream_and_resumes_with_the_answer() -> None:

@@ -22,7 +22,7 @@ import anyio
 import attrs
 import cattrs
 
-from ..codec import EncodeError, jsonable
+from ..codec import EncodeError, is_json_type, jsonable
 
 __all__ = [
     "Await",
@@ -245,16 +245,8 @@ class Checkpoint:
 
 
 _state_converter = cattrs.Converter()
-_SCALARS = frozenset({bool, int, float, str, type(None)})
-
-
-def _is_json(t: Any) -> bool:
-    """The `JSON` alias (event fields such as `ToolCall.payload`): kept as it is."""
-    args = typing.get_args(t)
-    return len(args) == 7 and _SCALARS.issubset(args)
-
-
-_state_converter.register_structure_hook_func(_is_json, lambda value, _: value)
+# Fields typed `JSON` (`ToolCall.payload`) are kept as they are.
+_state_converter.register_structure_hook_func(is_json_type, lambda value, _: value)
 
 
 def state_types(schema: Any) -> dict[str, Any]:
